@@ -1,0 +1,289 @@
+//! Durable storage backend for HeliosDB-Lite on [fjall](https://crates.io/crates/fjall), an
+//! LSM-tree with a write-ahead journal.
+//!
+//! * Every [`WriteBatch`] becomes one fjall batch across keyspaces: one journal record, all or
+//!   nothing after a crash.
+//! * [`Durability::Buffered`] hands the journal record to the operating system before
+//!   returning (survives `kill -9`); [`Durability::Sync`] also fsyncs it.
+//! * A second open of the same directory, from this process or another, fails with
+//!   [`StorageError::Locked`] naming the path.
+//! * A failed fsync poisons the backend: every later commit returns
+//!   [`StorageError::Poisoned`] until the database is reopened.
+#![deny(unsafe_code)]
+
+use fjall::{KeyspaceCreateOptions, PersistMode, Readable};
+use heliosdb_engine::backend::{
+    BatchOp, Direction, Durability, KvIter, Snapshot, StorageBackend, StorageError, WriteBatch,
+    validate_keyspace_name,
+};
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Tuning for [`FjallBackend::open_with`]. The defaults suit a small device.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct FjallOptions {
+    /// Block cache size in bytes (fjall's default when `None`: 32 MiB).
+    pub cache_size_bytes: Option<u64>,
+    /// Largest total journal size before memtables are flushed (fjall's default when
+    /// `None`).
+    pub max_journaling_size_bytes: Option<u64>,
+}
+
+/// A [`StorageBackend`] on fjall, in one directory.
+pub struct FjallBackend {
+    path: PathBuf,
+    db: fjall::Database,
+    keyspaces: RwLock<HashMap<String, fjall::Keyspace>>,
+    poisoned: AtomicBool,
+}
+
+impl std::fmt::Debug for FjallBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FjallBackend")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend_error(error: fjall::Error) -> StorageError {
+    match error {
+        fjall::Error::Poisoned => StorageError::Poisoned,
+        fjall::Error::Io(io) => StorageError::Io(io),
+        other => StorageError::Backend {
+            backend: "fjall",
+            source: Box::new(other),
+        },
+    }
+}
+
+impl FjallBackend {
+    /// Opens the database in directory `path`, creating it if missing.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+        Self::open_with(path, FjallOptions::default())
+    }
+
+    /// Opens with explicit tuning.
+    pub fn open_with(path: impl AsRef<Path>, options: FjallOptions) -> Result<Self, StorageError> {
+        let path = path.as_ref().to_path_buf();
+        let open_error = |source: Box<dyn std::error::Error + Send + Sync>| StorageError::Open {
+            path: path.clone(),
+            source,
+        };
+        match std::fs::metadata(&path) {
+            Ok(meta) if !meta.is_dir() => {
+                return Err(open_error("the path exists and is not a directory".into()));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&path).map_err(|e| open_error(Box::new(e)))?;
+            }
+            Err(e) => return Err(open_error(Box::new(e))),
+        }
+        let mut builder = fjall::Database::builder(&path);
+        if let Some(bytes) = options.cache_size_bytes {
+            builder = builder.cache_size(bytes);
+        }
+        if let Some(bytes) = options.max_journaling_size_bytes {
+            builder = builder.max_journaling_size(bytes);
+        }
+        let db = builder.open().map_err(|e| match e {
+            fjall::Error::Locked => StorageError::Locked { path: path.clone() },
+            other => open_error(Box::new(other)),
+        })?;
+        let mut keyspaces = HashMap::new();
+        for name in db.list_keyspace_names() {
+            let name = name.to_string();
+            // Names listed by fjall were valid when created; check anyway, fjall panics on
+            // invalid names.
+            if validate_keyspace_name(&name).is_err() {
+                continue;
+            }
+            let handle = db
+                .keyspace(&name, KeyspaceCreateOptions::default)
+                .map_err(|e| open_error(Box::new(e)))?;
+            keyspaces.insert(name, handle);
+        }
+        Ok(Self {
+            path,
+            db,
+            keyspaces: RwLock::new(keyspaces),
+            poisoned: AtomicBool::new(false),
+        })
+    }
+
+    fn check_poisoned(&self) -> Result<(), StorageError> {
+        if self.poisoned.load(Ordering::Acquire) {
+            Err(StorageError::Poisoned)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn poison_on_error<T>(&self, result: Result<T, fjall::Error>) -> Result<T, StorageError> {
+        result.map_err(|e| {
+            self.poisoned.store(true, Ordering::Release);
+            backend_error(e)
+        })
+    }
+}
+
+struct FjallSnapshot {
+    snapshot: fjall::Snapshot,
+    keyspaces: HashMap<String, fjall::Keyspace>,
+}
+
+impl FjallSnapshot {
+    fn handle(&self, name: &str) -> Result<&fjall::Keyspace, StorageError> {
+        self.keyspaces
+            .get(name)
+            .ok_or_else(|| StorageError::UnknownKeyspace {
+                name: name.to_owned(),
+            })
+    }
+}
+
+fn owned(bound: Bound<&[u8]>) -> Bound<Vec<u8>> {
+    match bound {
+        Bound::Included(k) => Bound::Included(k.to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn is_empty_range(lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
+    match (lower, upper) {
+        (Bound::Included(l), Bound::Included(u)) => l > u,
+        (Bound::Included(l), Bound::Excluded(u))
+        | (Bound::Excluded(l), Bound::Included(u))
+        | (Bound::Excluded(l), Bound::Excluded(u)) => l >= u,
+        _ => false,
+    }
+}
+
+impl Snapshot for FjallSnapshot {
+    fn get(&self, keyspace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let handle = self.handle(keyspace)?;
+        self.snapshot
+            .get(handle, key)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(backend_error)
+    }
+
+    fn range<'a>(
+        &'a self,
+        keyspace: &str,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        direction: Direction,
+    ) -> Result<KvIter<'a>, StorageError> {
+        let handle = self.handle(keyspace)?;
+        let (lower, upper) = (owned(lower), owned(upper));
+        if is_empty_range(&lower, &upper) {
+            return Ok(Box::new(std::iter::empty()));
+        }
+        let iter = self.snapshot.range::<Vec<u8>, _>(handle, (lower, upper));
+        let pair = |guard: fjall::Guard| {
+            guard
+                .into_inner()
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(backend_error)
+        };
+        Ok(match direction {
+            Direction::Forward => Box::new(iter.map(pair)),
+            Direction::Reverse => Box::new(iter.rev().map(pair)),
+        })
+    }
+}
+
+impl StorageBackend for FjallBackend {
+    fn kind(&self) -> &'static str {
+        "fjall"
+    }
+
+    fn location(&self) -> Option<PathBuf> {
+        Some(self.path.clone())
+    }
+
+    fn ensure_keyspace(&self, name: &str) -> Result<(), StorageError> {
+        validate_keyspace_name(name)?;
+        if self.keyspaces.read().contains_key(name) {
+            return Ok(());
+        }
+        let mut keyspaces = self.keyspaces.write();
+        if !keyspaces.contains_key(name) {
+            let handle = self
+                .db
+                .keyspace(name, KeyspaceCreateOptions::default)
+                .map_err(backend_error)?;
+            keyspaces.insert(name.to_owned(), handle);
+        }
+        Ok(())
+    }
+
+    fn keyspaces(&self) -> Result<Vec<String>, StorageError> {
+        let mut names: Vec<String> = self.keyspaces.read().keys().cloned().collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn snapshot(&self) -> Result<Box<dyn Snapshot>, StorageError> {
+        // Clone the handles first: a keyspace created after this snapshot is simply unknown
+        // to it.
+        let keyspaces = self.keyspaces.read().clone();
+        Ok(Box::new(FjallSnapshot {
+            snapshot: self.db.snapshot(),
+            keyspaces,
+        }))
+    }
+
+    fn commit(&self, batch: WriteBatch, durability: Durability) -> Result<(), StorageError> {
+        self.check_poisoned()?;
+        batch.validate()?;
+        let mut fjall_batch = self.db.batch().durability(Some(match durability {
+            Durability::Buffered => PersistMode::Buffer,
+            Durability::Sync => PersistMode::SyncAll,
+        }));
+        {
+            let keyspaces = self.keyspaces.read();
+            for op in batch.into_ops() {
+                match op {
+                    BatchOp::Put {
+                        keyspace,
+                        key,
+                        value,
+                    } => {
+                        let handle = keyspaces
+                            .get(&keyspace)
+                            .ok_or(StorageError::UnknownKeyspace { name: keyspace })?;
+                        fjall_batch.insert(handle, key, value);
+                    }
+                    BatchOp::Delete { keyspace, key } => {
+                        let handle = keyspaces
+                            .get(&keyspace)
+                            .ok_or(StorageError::UnknownKeyspace { name: keyspace })?;
+                        fjall_batch.remove(handle, key);
+                    }
+                }
+            }
+        }
+        self.poison_on_error(fjall_batch.commit())
+    }
+
+    fn persist(&self) -> Result<(), StorageError> {
+        self.check_poisoned()?;
+        self.poison_on_error(self.db.persist(PersistMode::SyncAll))
+    }
+}
+
+impl Drop for FjallBackend {
+    fn drop(&mut self) {
+        // Best effort: a clean close leaves the journal on stable storage.
+        if !self.poisoned.load(Ordering::Acquire) {
+            let _ = self.db.persist(PersistMode::SyncAll);
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! In-memory storage backend for HeliosDB-Lite: nothing survives the process.
+//!
+//! Keyspaces are persistent ordered maps (`im::OrdMap`), so a snapshot is a cheap clone of
+//! the current state and a commit builds the next state aside, then swaps it in: readers
+//! never block writers and a failed batch changes nothing.
+#![deny(unsafe_code)]
+
+use heliosdb_engine::backend::{
+    BatchOp, Direction, Durability, KvIter, Snapshot, StorageBackend, StorageError, WriteBatch,
+    validate_keyspace_name,
+};
+use parking_lot::{Mutex, RwLock};
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+type Keyspace = im::OrdMap<Vec<u8>, Vec<u8>>;
+type State = BTreeMap<String, Keyspace>;
+
+/// A storage backend that keeps everything in memory.
+#[derive(Default)]
+pub struct MemoryBackend {
+    state: RwLock<Arc<State>>,
+    // Serializes commits and keyspace creation against each other.
+    write: Mutex<()>,
+}
+
+impl std::fmt::Debug for MemoryBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryBackend")
+            .field("keyspaces", &self.state.read().keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl MemoryBackend {
+    /// An empty backend.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+struct MemorySnapshot {
+    state: Arc<State>,
+}
+
+impl MemorySnapshot {
+    fn keyspace(&self, name: &str) -> Result<&Keyspace, StorageError> {
+        self.state
+            .get(name)
+            .ok_or_else(|| StorageError::UnknownKeyspace {
+                name: name.to_owned(),
+            })
+    }
+}
+
+fn owned(bound: Bound<&[u8]>) -> Bound<Vec<u8>> {
+    match bound {
+        Bound::Included(k) => Bound::Included(k.to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn is_empty_range(lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
+    match (lower, upper) {
+        (Bound::Included(l), Bound::Included(u)) => l > u,
+        (Bound::Included(l), Bound::Excluded(u))
+        | (Bound::Excluded(l), Bound::Included(u))
+        | (Bound::Excluded(l), Bound::Excluded(u)) => l >= u,
+        _ => false,
+    }
+}
+
+impl Snapshot for MemorySnapshot {
+    fn get(&self, keyspace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.keyspace(keyspace)?.get(key).cloned())
+    }
+
+    fn range<'a>(
+        &'a self,
+        keyspace: &str,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        direction: Direction,
+    ) -> Result<KvIter<'a>, StorageError> {
+        let map = self.keyspace(keyspace)?;
+        let (lower, upper) = (owned(lower), owned(upper));
+        // `OrdMap::range` panics on inverted bounds; an inverted range is simply empty.
+        if is_empty_range(&lower, &upper) {
+            return Ok(Box::new(std::iter::empty()));
+        }
+        let iter = map
+            .range((lower, upper))
+            .map(|(k, v)| Ok((k.clone(), v.clone())));
+        Ok(match direction {
+            Direction::Forward => Box::new(iter),
+            Direction::Reverse => Box::new(iter.rev()),
+        })
+    }
+}
+
+impl StorageBackend for MemoryBackend {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    fn location(&self) -> Option<PathBuf> {
+        None
+    }
+
+    fn ensure_keyspace(&self, name: &str) -> Result<(), StorageError> {
+        validate_keyspace_name(name)?;
+        let _write = self.write.lock();
+        if self.state.read().contains_key(name) {
+            return Ok(());
+        }
+        let mut next = State::clone(&self.state.read());
+        next.insert(name.to_owned(), Keyspace::new());
+        *self.state.write() = Arc::new(next);
+        Ok(())
+    }
+
+    fn keyspaces(&self) -> Result<Vec<String>, StorageError> {
+        Ok(self.state.read().keys().cloned().collect())
+    }
+
+    fn snapshot(&self) -> Result<Box<dyn Snapshot>, StorageError> {
+        Ok(Box::new(MemorySnapshot {
+            state: Arc::clone(&self.state.read()),
+        }))
+    }
+
+    fn commit(&self, batch: WriteBatch, _durability: Durability) -> Result<(), StorageError> {
+        batch.validate()?;
+        let _write = self.write.lock();
+        let mut next = State::clone(&self.state.read());
+        for op in batch.into_ops() {
+            let (name, key, value) = match op {
+                BatchOp::Put {
+                    keyspace,
+                    key,
+                    value,
+                } => (keyspace, key, Some(value)),
+                BatchOp::Delete { keyspace, key } => (keyspace, key, None),
+            };
+            let map = next
+                .get_mut(&name)
+                .ok_or(StorageError::UnknownKeyspace { name })?;
+            match value {
+                Some(value) => {
+                    map.insert(key, value);
+                }
+                None => {
+                    map.remove(&key);
+                }
+            }
+        }
+        *self.state.write() = Arc::new(next);
+        Ok(())
+    }
+
+    fn persist(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+}

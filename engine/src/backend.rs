@@ -1,0 +1,386 @@
+//! The storage abstraction every backend implements.
+//!
+//! A backend is a set of named keyspaces, each an ordered map from byte keys to byte values.
+//! Reads go through a [`Snapshot`], a consistent view across all keyspaces. Writes are
+//! collected in a [`WriteBatch`] and committed atomically across keyspaces: after a crash
+//! either every operation of a batch is visible or none is.
+//!
+//! The SQL layer, the audit ledger and every sink are written once on top of this trait;
+//! `heliosdb-backend-memory` and `heliosdb-backend-fjall` implement it.
+
+use std::fmt;
+use std::ops::Bound;
+use std::path::PathBuf;
+
+/// Largest key a backend must accept, in bytes. Larger keys are refused with
+/// [`StorageError::KeyTooLarge`] before they reach the backend (fjall panics on them).
+pub const MAX_KEY_LEN: usize = 65_535;
+
+/// Largest value a backend must accept, in bytes (fjall's limit is just under 4 GiB; we keep
+/// a margin so one row can never come near it).
+pub const MAX_VALUE_LEN: usize = 1 << 30;
+
+/// Longest keyspace name, in bytes. Names are ASCII letters, digits, `_`, `-` and `.`.
+pub const MAX_KEYSPACE_NAME_LEN: usize = 64;
+
+/// How durable a commit must be before [`StorageBackend::commit`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Flushed to the operating system: survives a crash of the process, not a power loss
+    /// until the next [`StorageBackend::persist`].
+    #[default]
+    Buffered,
+    /// Flushed and fsynced: survives a power loss.
+    Sync,
+}
+
+/// Direction of a range scan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Direction {
+    /// Ascending key order.
+    #[default]
+    Forward,
+    /// Descending key order.
+    Reverse,
+}
+
+/// One operation of a [`WriteBatch`].
+#[derive(Clone, PartialEq, Eq)]
+pub enum BatchOp {
+    /// Insert or overwrite `key` in `keyspace`.
+    Put {
+        /// Target keyspace.
+        keyspace: String,
+        /// Key bytes.
+        key: Vec<u8>,
+        /// Value bytes.
+        value: Vec<u8>,
+    },
+    /// Remove `key` from `keyspace` (no error if absent).
+    Delete {
+        /// Target keyspace.
+        keyspace: String,
+        /// Key bytes.
+        key: Vec<u8>,
+    },
+}
+
+impl fmt::Debug for BatchOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BatchOp::Put {
+                keyspace,
+                key,
+                value,
+            } => write!(
+                f,
+                "Put({keyspace}, {} key bytes, {} value bytes)",
+                key.len(),
+                value.len()
+            ),
+            BatchOp::Delete { keyspace, key } => {
+                write!(f, "Delete({keyspace}, {} key bytes)", key.len())
+            }
+        }
+    }
+}
+
+/// Operations committed together, atomically, across keyspaces. Later operations on the same
+/// key win over earlier ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    ops: Vec<BatchOp>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a put.
+    pub fn put(&mut self, keyspace: &str, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.push(BatchOp::Put {
+            keyspace: keyspace.to_owned(),
+            key: key.into(),
+            value: value.into(),
+        });
+    }
+
+    /// Adds a delete.
+    pub fn delete(&mut self, keyspace: &str, key: impl Into<Vec<u8>>) {
+        self.ops.push(BatchOp::Delete {
+            keyspace: keyspace.to_owned(),
+            key: key.into(),
+        });
+    }
+
+    /// Number of operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// True when the batch holds no operation.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// The operations in the order they were added.
+    pub fn ops(&self) -> &[BatchOp] {
+        &self.ops
+    }
+
+    /// Consumes the batch, yielding its operations in order.
+    pub fn into_ops(self) -> Vec<BatchOp> {
+        self.ops
+    }
+
+    /// Checks every key and value against the limits every backend honours, and every
+    /// keyspace name against [`validate_keyspace_name`].
+    pub fn validate(&self) -> Result<(), StorageError> {
+        for op in &self.ops {
+            let (keyspace, key, value_len) = match op {
+                BatchOp::Put {
+                    keyspace,
+                    key,
+                    value,
+                } => (keyspace, key, Some(value.len())),
+                BatchOp::Delete { keyspace, key } => (keyspace, key, None),
+            };
+            validate_keyspace_name(keyspace)?;
+            if key.is_empty() || key.len() > MAX_KEY_LEN {
+                return Err(StorageError::KeyTooLarge {
+                    keyspace: keyspace.clone(),
+                    len: key.len(),
+                });
+            }
+            if let Some(len) = value_len.filter(|len| *len > MAX_VALUE_LEN) {
+                return Err(StorageError::ValueTooLarge {
+                    keyspace: keyspace.clone(),
+                    len,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks a keyspace name: 1 to [`MAX_KEYSPACE_NAME_LEN`] bytes of ASCII letters, digits,
+/// `_`, `-` or `.`.
+pub fn validate_keyspace_name(name: &str) -> Result<(), StorageError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_KEYSPACE_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StorageError::InvalidKeyspaceName {
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// The smallest key greater than every key that starts with `prefix`, or `None` when no such
+/// key exists (the prefix is empty or all `0xFF`).
+pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// A key/value pair read from a backend.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// An iterator over key/value pairs of one keyspace, in the requested direction.
+pub type KvIter<'a> = Box<dyn Iterator<Item = Result<KeyValue, StorageError>> + 'a>;
+
+/// A consistent, read-only view of every keyspace at one point in time. Commits made after
+/// the snapshot was taken are not visible through it.
+pub trait Snapshot: Send + Sync {
+    /// Reads one key.
+    fn get(&self, keyspace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Scans keys within the bounds, in `direction` order.
+    fn range<'a>(
+        &'a self,
+        keyspace: &str,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        direction: Direction,
+    ) -> Result<KvIter<'a>, StorageError>;
+
+    /// Scans every key that starts with `prefix`, in `direction` order.
+    fn prefix<'a>(
+        &'a self,
+        keyspace: &str,
+        prefix: &[u8],
+        direction: Direction,
+    ) -> Result<KvIter<'a>, StorageError> {
+        match prefix_successor(prefix) {
+            Some(end) => self.range(
+                keyspace,
+                Bound::Included(prefix),
+                Bound::Excluded(&end),
+                direction,
+            ),
+            None => self.range(
+                keyspace,
+                Bound::Included(prefix),
+                Bound::Unbounded,
+                direction,
+            ),
+        }
+    }
+}
+
+/// A storage backend: named keyspaces of ordered keys, consistent snapshots, atomic batches.
+///
+/// Implementations must be safe to share between threads. The engine serializes writers
+/// itself, so `commit` is never called concurrently by one database; snapshots are taken
+/// concurrently with commits.
+pub trait StorageBackend: Send + Sync + 'static {
+    /// Short name of the implementation (`"memory"`, `"fjall"`), for messages.
+    fn kind(&self) -> &'static str;
+
+    /// Where the data lives on disk, if anywhere.
+    fn location(&self) -> Option<PathBuf>;
+
+    /// Creates the keyspace if it does not exist yet. Idempotent.
+    fn ensure_keyspace(&self, name: &str) -> Result<(), StorageError>;
+
+    /// Names of the existing keyspaces, sorted.
+    fn keyspaces(&self) -> Result<Vec<String>, StorageError>;
+
+    /// A consistent view of all keyspaces as of now.
+    fn snapshot(&self) -> Result<Box<dyn Snapshot>, StorageError>;
+
+    /// Applies every operation of `batch` atomically across keyspaces. Every keyspace named
+    /// must exist. With [`Durability::Sync`] the batch is on stable storage before this
+    /// returns.
+    fn commit(&self, batch: WriteBatch, durability: Durability) -> Result<(), StorageError>;
+
+    /// Makes every commit so far durable against power loss (fsync).
+    fn persist(&self) -> Result<(), StorageError>;
+}
+
+/// Errors raised by storage backends.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The database directory is locked by another open handle or process.
+    #[error(
+        "database at {} is already open (by another process or another handle in this one); close it first",
+        path.display()
+    )]
+    Locked {
+        /// Database directory.
+        path: PathBuf,
+    },
+    /// The database could not be opened or created at `path`.
+    #[error("cannot open database at {}: {source}", path.display())]
+    Open {
+        /// Database directory.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// An I/O error from the operating system.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// An error reported by the backend implementation.
+    #[error("{backend} backend: {source}")]
+    Backend {
+        /// Backend kind.
+        backend: &'static str,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A keyspace that does not exist was named.
+    #[error("unknown keyspace {name:?}")]
+    UnknownKeyspace {
+        /// Keyspace name.
+        name: String,
+    },
+    /// A keyspace name is empty, too long or has characters outside `[A-Za-z0-9_.-]`.
+    #[error(
+        "invalid keyspace name {name:?}: use 1 to {MAX_KEYSPACE_NAME_LEN} ASCII letters, digits, '_', '-' or '.'"
+    )]
+    InvalidKeyspaceName {
+        /// The rejected name.
+        name: String,
+    },
+    /// A key is empty or longer than [`MAX_KEY_LEN`].
+    #[error(
+        "key of {len} bytes in keyspace {keyspace:?} is empty or over the {MAX_KEY_LEN}-byte limit"
+    )]
+    KeyTooLarge {
+        /// Keyspace name.
+        keyspace: String,
+        /// Key length in bytes.
+        len: usize,
+    },
+    /// A value is longer than [`MAX_VALUE_LEN`].
+    #[error("value of {len} bytes in keyspace {keyspace:?} is over the {MAX_VALUE_LEN}-byte limit")]
+    ValueTooLarge {
+        /// Keyspace name.
+        keyspace: String,
+        /// Value length in bytes.
+        len: usize,
+    },
+    /// A previous write failed in a way that may have left the journal in an unknown state;
+    /// the database refuses further writes until it is reopened.
+    #[error("database is poisoned by an earlier write failure; reopen it")]
+    Poisoned,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_successor_increments_last_non_ff_byte() {
+        assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_successor(&[1, 0xFF]), Some(vec![2]));
+        assert_eq!(prefix_successor(&[0xFF, 0xFF]), None);
+        assert_eq!(prefix_successor(b""), None);
+    }
+
+    #[test]
+    fn batch_validation_rejects_what_fjall_would_panic_on() {
+        let mut batch = WriteBatch::new();
+        batch.put("rows", vec![0u8; MAX_KEY_LEN + 1], b"v".to_vec());
+        assert!(matches!(
+            batch.validate(),
+            Err(StorageError::KeyTooLarge { len, .. }) if len == MAX_KEY_LEN + 1
+        ));
+
+        let mut batch = WriteBatch::new();
+        batch.put("", b"k".to_vec(), b"v".to_vec());
+        assert!(matches!(
+            batch.validate(),
+            Err(StorageError::InvalidKeyspaceName { .. })
+        ));
+
+        let mut batch = WriteBatch::new();
+        batch.put("rows", b"k".to_vec(), b"v".to_vec());
+        batch.delete("rows", b"k".to_vec());
+        assert!(batch.validate().is_ok());
+        assert_eq!(batch.len(), 2);
+    }
+
+    #[test]
+    fn keyspace_names_are_checked() {
+        assert!(validate_keyspace_name("audit_log.v1-a").is_ok());
+        assert!(validate_keyspace_name("bad/name").is_err());
+        assert!(validate_keyspace_name(&"x".repeat(MAX_KEYSPACE_NAME_LEN + 1)).is_err());
+    }
+}

@@ -1,0 +1,260 @@
+//! `Database`: one open database, shared by any number of sessions on any number of threads.
+
+use crate::backend::{Durability, StorageBackend, StorageError, WriteBatch};
+use crate::catalog;
+use crate::error::{Error, Result};
+use crate::session::{Session, SessionInfo};
+use crate::store::SqlStore;
+use parking_lot::{Mutex, RawMutex, lock_api::ArcMutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// When a commit becomes durable against power loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DurabilityMode {
+    /// Every commit is fsynced before it returns.
+    Sync,
+    /// Commits reach the operating system before they return (a crash of the process loses
+    /// nothing); a background thread fsyncs every `interval`, so a power loss loses at most
+    /// that much — data and audit records together.
+    Group {
+        /// Time between fsyncs.
+        interval: Duration,
+    },
+}
+
+impl Default for DurabilityMode {
+    fn default() -> Self {
+        DurabilityMode::Group {
+            interval: Duration::from_millis(10),
+        }
+    }
+}
+
+/// Settings of an open database.
+#[derive(Clone, Debug)]
+pub struct DatabaseOptions {
+    /// Durability of commits.
+    pub durability: DurabilityMode,
+    /// How long a writer waits for another session's write transaction before
+    /// [`Error::Busy`].
+    pub busy_timeout: Duration,
+    /// Name of the database, recorded in session metadata.
+    pub name: String,
+}
+
+impl Default for DatabaseOptions {
+    fn default() -> Self {
+        Self {
+            durability: DurabilityMode::default(),
+            busy_timeout: Duration::from_secs(5),
+            name: "main".to_owned(),
+        }
+    }
+}
+
+/// Exclusive right to commit, held by one transaction at a time.
+pub(crate) type WriterGuard = ArcMutexGuard<RawMutex, ()>;
+
+pub(crate) struct Shared {
+    backend: Arc<dyn StorageBackend>,
+    writer: Arc<Mutex<()>>,
+    /// Number of commits so far; a transaction whose snapshot predates the latest commit
+    /// must not write.
+    version: AtomicU64,
+    poisoned: AtomicBool,
+    /// Set by commits, cleared by the group-commit thread when it fsyncs.
+    dirty: AtomicBool,
+    options: DatabaseOptions,
+    next_session_id: AtomicU64,
+    syncer: Mutex<Option<Syncer>>,
+}
+
+struct Syncer {
+    // Dropping the sender tells the thread to do a last fsync and stop.
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl Shared {
+    pub(crate) fn backend(&self) -> &dyn StorageBackend {
+        &*self.backend
+    }
+
+    pub(crate) fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// Waits up to the busy timeout for the write lock.
+    pub(crate) fn lock_writer(&self) -> Result<WriterGuard> {
+        let timeout = self.options.busy_timeout;
+        self.writer.try_lock_arc_for(timeout).ok_or(Error::Busy {
+            waited_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    /// Commits `batch` atomically. The caller proves it holds the write lock by lending the
+    /// guard.
+    pub(crate) fn commit(&self, _writer: &WriterGuard, batch: WriteBatch) -> Result<()> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(StorageError::Poisoned.into());
+        }
+        batch.validate()?;
+        let durability = match self.options.durability {
+            DurabilityMode::Sync => Durability::Sync,
+            DurabilityMode::Group { .. } => Durability::Buffered,
+        };
+        match self.backend.commit(batch, durability) {
+            Ok(()) => {
+                self.version.fetch_add(1, Ordering::AcqRel);
+                self.dirty.store(true, Ordering::Release);
+                Ok(())
+            }
+            Err(error) => {
+                // After a failed write or fsync we cannot know what reached the disk: refuse
+                // every later write rather than continue in an unknown state.
+                if matches!(
+                    error,
+                    StorageError::Io(_) | StorageError::Backend { .. } | StorageError::Poisoned
+                ) {
+                    self.poisoned.store(true, Ordering::Release);
+                }
+                Err(error.into())
+            }
+        }
+    }
+
+    fn persist(&self) -> Result<()> {
+        self.dirty.store(false, Ordering::Release);
+        self.backend.persist().map_err(|error| {
+            self.poisoned.store(true, Ordering::Release);
+            Error::Storage(error)
+        })
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(syncer) = self.syncer.get_mut().take() {
+            drop(syncer.stop);
+            // The syncer itself may hold the last reference for a moment; it must not join
+            // itself.
+            if syncer.thread.thread().id() != std::thread::current().id() {
+                let _ = syncer.thread.join();
+            }
+        }
+        // Best effort: a clean close leaves everything on stable storage.
+        if !self.poisoned.load(Ordering::Acquire) {
+            let _ = self.backend.persist();
+        }
+    }
+}
+
+/// An open database. Cheap to clone; clones share the same storage. `Send + Sync`: open
+/// sessions from any thread with [`Database::session`].
+///
+/// Writers are serialized (one write transaction at a time); readers never wait and see
+/// only committed data.
+#[derive(Clone)]
+pub struct Database {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("backend", &self.shared.backend.kind())
+            .field("location", &self.shared.backend.location())
+            .field("options", &self.shared.options)
+            .finish()
+    }
+}
+
+impl Database {
+    /// Opens a database on an already opened backend, creating the catalog on first use.
+    pub fn with_backend(
+        backend: Arc<dyn StorageBackend>,
+        options: DatabaseOptions,
+    ) -> Result<Database> {
+        catalog::initialize(&*backend)?;
+        let shared = Arc::new(Shared {
+            backend,
+            writer: Arc::new(Mutex::new(())),
+            version: AtomicU64::new(0),
+            poisoned: AtomicBool::new(false),
+            dirty: AtomicBool::new(false),
+            options,
+            next_session_id: AtomicU64::new(1),
+            syncer: Mutex::new(None),
+        });
+        if let DurabilityMode::Group { interval } = shared.options.durability {
+            let syncer = start_syncer(Arc::downgrade(&shared), interval)?;
+            *shared.syncer.lock() = Some(syncer);
+        }
+        Ok(Database { shared })
+    }
+
+    /// Opens a session: the unit of work, carrying who is connected and from where.
+    /// A session is used by one thread at a time; open one per thread or per request.
+    pub fn session(&self, info: SessionInfo) -> Session {
+        let id = self.shared.next_session_id.fetch_add(1, Ordering::Relaxed);
+        Session::new(self.sql_store(), info, id)
+    }
+
+    /// A GlueSQL storage over this database, for driving GlueSQL directly (its own test
+    /// suite does). Prefer [`Database::session`].
+    pub fn sql_store(&self) -> SqlStore {
+        SqlStore::new(Arc::clone(&self.shared))
+    }
+
+    /// The storage backend.
+    pub fn backend(&self) -> &dyn StorageBackend {
+        self.shared.backend()
+    }
+
+    /// The options the database was opened with.
+    pub fn options(&self) -> &DatabaseOptions {
+        &self.shared.options
+    }
+
+    /// Makes every commit so far durable against power loss.
+    pub fn persist(&self) -> Result<()> {
+        self.shared.persist()
+    }
+
+    /// True after a failed write or fsync: every later write fails until the database is
+    /// reopened.
+    pub fn is_poisoned(&self) -> bool {
+        self.shared.poisoned.load(Ordering::Acquire)
+    }
+}
+
+fn start_syncer(shared: Weak<Shared>, interval: Duration) -> Result<Syncer> {
+    let (stop, stopped) = mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("heliosdb-group-commit".to_owned())
+        .spawn(move || {
+            loop {
+                let last = matches!(
+                    stopped.recv_timeout(interval),
+                    Err(RecvTimeoutError::Disconnected)
+                );
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                if shared.dirty.load(Ordering::Acquire) && !shared.poisoned.load(Ordering::Acquire)
+                {
+                    // A failure poisons the database; commits then report it.
+                    let _ = shared.persist();
+                }
+                if last {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| Error::Storage(StorageError::Io(e)))?;
+    Ok(Syncer { stop, thread })
+}

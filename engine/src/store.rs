@@ -1,0 +1,1100 @@
+//! `SqlStore`: GlueSQL's storage traits implemented once, over any [`StorageBackend`].
+//!
+//! Every statement runs inside a transaction: GlueSQL calls `begin(true)` around each
+//! statement and `begin(false)` for `BEGIN`. A transaction reads a consistent snapshot
+//! merged with its own uncommitted writes (the *overlay*) and commits the overlay as one
+//! atomic [`WriteBatch`]. Rollback discards the overlay. Uncommitted writes are therefore
+//! invisible to other sessions and cannot survive a crash.
+//!
+//! Writers are serialized by the database's write lock. An autocommit write statement takes
+//! the lock before its snapshot (see [`SqlStore::prepare_write`]), so it never conflicts. An
+//! explicit transaction takes the lock at its first write; if another session committed
+//! after the transaction's snapshot, the write fails with [`Error::Conflict`] (snapshot
+//! isolation, first committer wins).
+//!
+//! [`StorageBackend`]: crate::backend::StorageBackend
+
+use crate::backend::{Direction, KvIter, Snapshot, StorageError, WriteBatch, prefix_successor};
+use crate::catalog::{
+    self, FUNCTION_PREFIX, KS_CATALOG, KS_INDEX, KS_ROWS, NEXT_TABLE_ID_KEY, TABLE_PREFIX,
+    TableRecord, corrupt,
+};
+use crate::codec::{self, decode_key, decode_key_prefix, decode_row, encode_key, encode_row};
+use crate::database::{Shared, WriterGuard};
+use crate::error::{Error, Result};
+use gluesql_core::ast::{ColumnDef, DataType, Expr, IndexOperator, OrderByExpr};
+use gluesql_core::chrono::{DateTime, NaiveDateTime, Utc};
+use gluesql_core::data::{CustomFunction as StructCustomFunction, Key, Schema, SchemaIndex};
+use gluesql_core::data::{SchemaIndexOrd, Value};
+use gluesql_core::error::{AlterTableError, Error as GlueError, IndexError};
+use gluesql_core::executor::{RowContext, evaluate_stateless};
+use gluesql_core::plan::{ExprPlan, plan_scalar_expr};
+use gluesql_core::store::{
+    AlterTable, CustomFunction, CustomFunctionMut, Index, IndexMut, MetaIter, Metadata, Planner,
+    RowIter, Store, StoreMut, Transaction,
+};
+use std::cell::RefCell;
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::iter::Peekable;
+use std::ops::Bound;
+use std::sync::Arc;
+
+/// The keyspaces the SQL layer writes; the overlay is ordered by `(space, key)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Space {
+    Catalog,
+    Rows,
+    Index,
+}
+
+impl Space {
+    fn name(self) -> &'static str {
+        match self {
+            Space::Catalog => KS_CATALOG,
+            Space::Rows => KS_ROWS,
+            Space::Index => KS_INDEX,
+        }
+    }
+}
+
+/// Uncommitted writes: `None` marks a delete. A persistent map, so a statement savepoint
+/// is an O(1) clone.
+type Overlay = im::OrdMap<(Space, Vec<u8>), Option<Vec<u8>>>;
+
+/// Overlay entries of one scanned range, in scan order.
+type PendingWrites = std::vec::IntoIter<(Vec<u8>, Option<Vec<u8>>)>;
+
+/// Decoded rows of a table scan: primary key and values.
+type Rows<'v> = Box<dyn Iterator<Item = Result<(Key, Vec<Value>)>> + 'v>;
+
+struct Txn {
+    snapshot: Box<dyn Snapshot>,
+    overlay: Overlay,
+    explicit: bool,
+    writer: Option<WriterGuard>,
+    base_version: u64,
+}
+
+/// A consistent read view: a snapshot, plus the transaction's own writes if any.
+#[derive(Clone, Copy)]
+struct View<'a> {
+    snapshot: &'a dyn Snapshot,
+    overlay: Option<&'a Overlay>,
+}
+
+impl<'a> View<'a> {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(hit) = self.overlay.and_then(|o| o.get(&(space, key.to_vec()))) {
+            return Ok(hit.clone());
+        }
+        Ok(self.snapshot.get(space.name(), key)?)
+    }
+
+    fn scan(
+        &self,
+        space: Space,
+        lower: Bound<Vec<u8>>,
+        upper: Bound<Vec<u8>>,
+        direction: Direction,
+    ) -> Result<MergeIter<'a>> {
+        let base = self.snapshot.range(
+            space.name(),
+            as_slice_bound(&lower),
+            as_slice_bound(&upper),
+            direction,
+        )?;
+        let mut pending: Vec<(Vec<u8>, Option<Vec<u8>>)> = match self.overlay {
+            None => Vec::new(),
+            Some(overlay) => {
+                let lo = match &lower {
+                    Bound::Included(k) => Bound::Included((space, k.clone())),
+                    Bound::Excluded(k) => Bound::Excluded((space, k.clone())),
+                    Bound::Unbounded => Bound::Included((space, Vec::new())),
+                };
+                let hi = match &upper {
+                    Bound::Included(k) => Bound::Included((space, k.clone())),
+                    Bound::Excluded(k) => Bound::Excluded((space, k.clone())),
+                    Bound::Unbounded => match space {
+                        Space::Catalog => Bound::Excluded((Space::Rows, Vec::new())),
+                        Space::Rows => Bound::Excluded((Space::Index, Vec::new())),
+                        Space::Index => Bound::Unbounded,
+                    },
+                };
+                overlay
+                    .range((lo, hi))
+                    .filter(|((s, _), _)| *s == space)
+                    .map(|((_, k), v)| (k.clone(), v.clone()))
+                    .collect()
+            }
+        };
+        if direction == Direction::Reverse {
+            pending.reverse();
+        }
+        Ok(MergeIter {
+            base: base.peekable(),
+            overlay: pending.into_iter().peekable(),
+            reverse: direction == Direction::Reverse,
+        })
+    }
+
+    fn scan_prefix(
+        &self,
+        space: Space,
+        prefix: &[u8],
+        direction: Direction,
+    ) -> Result<MergeIter<'a>> {
+        let upper = match prefix_successor(prefix) {
+            Some(end) => Bound::Excluded(end),
+            None => Bound::Unbounded,
+        };
+        self.scan(space, Bound::Included(prefix.to_vec()), upper, direction)
+    }
+
+    fn table(&self, name: &str) -> Result<Option<TableRecord>> {
+        let key = catalog::table_key(name);
+        self.get(Space::Catalog, &key)?
+            .map(|bytes| TableRecord::decode(&key, &bytes))
+            .transpose()
+    }
+
+    fn tables(&self) -> Result<Vec<TableRecord>> {
+        self.scan_prefix(Space::Catalog, TABLE_PREFIX, Direction::Forward)?
+            .map(|entry| {
+                let (key, value) = entry?;
+                TableRecord::decode(&key, &value)
+            })
+            .collect()
+    }
+
+    fn row(&self, table_id: u64, key: &Key) -> Result<Option<Vec<Value>>> {
+        let row_key = catalog::row_key(table_id, key);
+        self.get(Space::Rows, &row_key)?
+            .map(|bytes| decode_row(&bytes).map_err(|e| corrupt(KS_ROWS, "row", &row_key, e)))
+            .transpose()
+    }
+
+    fn rows(self, table_id: u64) -> Result<impl Iterator<Item = Result<(Key, Vec<Value>)>> + 'a> {
+        let prefix = catalog::row_prefix(table_id);
+        Ok(self
+            .scan_prefix(Space::Rows, &prefix, Direction::Forward)?
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode_row_entry(&key, &value)
+            }))
+    }
+}
+
+fn decode_row_entry(key: &[u8], value: &[u8]) -> Result<(Key, Vec<Value>)> {
+    let pk = decode_key(key.get(8..).unwrap_or_default())
+        .map_err(|e| corrupt(KS_ROWS, "row key", key, e))?;
+    let values = decode_row(value).map_err(|e| corrupt(KS_ROWS, "row", key, e))?;
+    Ok((pk, values))
+}
+
+fn as_slice_bound(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match bound {
+        Bound::Included(k) => Bound::Included(k.as_slice()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// Merges a snapshot scan with the overlay's entries in the same range; the overlay wins on
+/// equal keys and its deletes hide snapshot entries.
+struct MergeIter<'a> {
+    base: Peekable<KvIter<'a>>,
+    overlay: Peekable<PendingWrites>,
+    reverse: bool,
+}
+
+enum Next {
+    Base,
+    Overlay,
+    Shadowed,
+}
+
+impl Iterator for MergeIter<'_> {
+    type Item = Result<(Vec<u8>, Vec<u8>), StorageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let next = match (self.base.peek(), self.overlay.peek()) {
+                (None, None) => return None,
+                (Some(Err(_)), _) | (Some(Ok(_)), None) => Next::Base,
+                (None, Some(_)) => Next::Overlay,
+                (Some(Ok((base_key, _))), Some((over_key, _))) => {
+                    match (base_key.cmp(over_key), self.reverse) {
+                        (Ordering::Equal, _) => Next::Shadowed,
+                        (Ordering::Less, false) | (Ordering::Greater, true) => Next::Base,
+                        _ => Next::Overlay,
+                    }
+                }
+            };
+            match next {
+                Next::Base => return self.base.next(),
+                Next::Shadowed => {
+                    self.base.next();
+                }
+                Next::Overlay => {}
+            }
+            if let Some((key, Some(value))) = self.overlay.next() {
+                return Some(Ok((key, value)));
+            }
+        }
+    }
+}
+
+/// How one index maps a row to its entry.
+struct IndexSpec {
+    prefix: Vec<u8>,
+    expr: ExprPlan,
+}
+
+fn index_specs(record: &TableRecord) -> Vec<IndexSpec> {
+    record
+        .schema
+        .indexes
+        .iter()
+        .map(|index| IndexSpec {
+            prefix: catalog::index_prefix(record.id, &index.name),
+            expr: plan_scalar_expr(index.expr.clone()),
+        })
+        .collect()
+}
+
+fn column_names(schema: &Schema) -> Vec<String> {
+    schema
+        .column_defs
+        .iter()
+        .flatten()
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+fn index_entry_key(
+    table: &str,
+    spec: &IndexSpec,
+    columns: &[String],
+    values: &[Value],
+    pk: &[u8],
+) -> Result<Vec<u8>> {
+    let context = RowContext::RefVecData { columns, values };
+    let value: Value = evaluate_stateless(Some(context), &spec.expr)
+        .and_then(Value::try_from)
+        .map_err(Error::from_glue)?;
+    let key = codec::value_to_key(&value).map_err(|source| Error::Unkeyable {
+        table: table.to_owned(),
+        source,
+    })?;
+    let mut entry = spec.prefix.clone();
+    codec::encode_key_into(&mut entry, &key);
+    entry.extend_from_slice(pk);
+    Ok(entry)
+}
+
+fn now_micros() -> i64 {
+    Utc::now().timestamp_micros()
+}
+
+fn micros_to_naive(micros: i64) -> NaiveDateTime {
+    DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .naive_utc()
+}
+
+/// GlueSQL storage over a HeliosDB database. Obtained from
+/// [`Database::sql_store`](crate::Database::sql_store); sessions use one internally.
+pub struct SqlStore {
+    shared: Arc<Shared>,
+    txn: Option<Txn>,
+    /// The write lock, taken before the next autocommit statement's snapshot.
+    pending_writer: Option<WriterGuard>,
+    functions: BTreeMap<String, StructCustomFunction>,
+    /// Database version the function cache was loaded at; `None` forces a reload.
+    functions_version: Option<u64>,
+    /// Our typed error behind the last `StorageMsg` handed to GlueSQL, so it round-trips.
+    error: RefCell<Option<Error>>,
+}
+
+impl SqlStore {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            txn: None,
+            pending_writer: None,
+            functions: BTreeMap::new(),
+            functions_version: None,
+            error: RefCell::new(None),
+        }
+    }
+
+    /// Takes the write lock now, so the next autocommit statement snapshots after every
+    /// other writer and cannot conflict. Released when that statement commits or fails.
+    pub(crate) fn prepare_write(&mut self) -> Result<()> {
+        if self.txn.is_none() && self.pending_writer.is_none() {
+            self.pending_writer = Some(self.shared.lock_writer()?);
+        }
+        Ok(())
+    }
+
+    /// Drops a write lock taken by [`prepare_write`](Self::prepare_write) but not used.
+    pub(crate) fn release_pending(&mut self) {
+        self.pending_writer = None;
+    }
+
+    /// True inside `BEGIN ... COMMIT/ROLLBACK`.
+    pub fn in_transaction(&self) -> bool {
+        self.txn.as_ref().is_some_and(|t| t.explicit)
+    }
+
+    /// A copy of the transaction's writes, to restore if the next statement fails.
+    pub(crate) fn savepoint(&self) -> Option<Overlay> {
+        self.txn.as_ref().map(|t| t.overlay.clone())
+    }
+
+    /// Undoes a failed statement's writes inside an explicit transaction.
+    pub(crate) fn restore(&mut self, savepoint: Overlay) {
+        if let Some(txn) = self.txn.as_mut() {
+            txn.overlay = savepoint;
+            self.functions_version = None;
+        }
+    }
+
+    /// Takes the typed error that explains the last `StorageMsg` returned to GlueSQL.
+    pub(crate) fn take_error(&self) -> Option<Error> {
+        self.error.borrow_mut().take()
+    }
+
+    /// Converts a GlueSQL error, recovering our typed error where we raised it.
+    pub(crate) fn convert_error(&self, error: GlueError) -> Error {
+        match (&error, self.take_error()) {
+            (GlueError::StorageMsg(_), Some(ours)) => ours,
+            _ => Error::from_glue(error),
+        }
+    }
+
+    fn fail(&self, error: Error) -> GlueError {
+        // GlueSQL's own errors pass through as they are; ours are carried beside a message.
+        let error = match error {
+            Error::Sql(glue) | Error::Constraint(glue) => return *glue,
+            other => other,
+        };
+        let message = error.to_string();
+        *self.error.borrow_mut() = Some(error);
+        GlueError::StorageMsg(message)
+    }
+
+    /// Runs `f` on the current read view: the transaction's, or a fresh snapshot.
+    fn with_view<R>(&self, f: impl FnOnce(View<'_>) -> Result<R>) -> Result<R> {
+        match &self.txn {
+            Some(txn) => f(View {
+                snapshot: &*txn.snapshot,
+                overlay: Some(&txn.overlay),
+            }),
+            None => {
+                let snapshot = self.shared.backend().snapshot()?;
+                f(View {
+                    snapshot: &*snapshot,
+                    overlay: None,
+                })
+            }
+        }
+    }
+
+    fn read<R>(&self, f: impl FnOnce(View<'_>) -> Result<R>) -> gluesql_core::error::Result<R> {
+        self.with_view(f).map_err(|e| self.fail(e))
+    }
+
+    fn start(&mut self, explicit: bool) -> Result<()> {
+        let writer = self.pending_writer.take();
+        let base_version = self.shared.version();
+        let snapshot = self.shared.backend().snapshot()?;
+        self.txn = Some(Txn {
+            snapshot,
+            overlay: Overlay::new(),
+            explicit,
+            writer,
+            base_version,
+        });
+        if self.functions_version != Some(base_version) {
+            self.reload_functions()?;
+            self.functions_version = Some(base_version);
+        }
+        Ok(())
+    }
+
+    fn reload_functions(&mut self) -> Result<()> {
+        let functions = self.with_view(|view| {
+            view.scan_prefix(Space::Catalog, FUNCTION_PREFIX, Direction::Forward)?
+                .map(|entry| {
+                    let (key, value) = entry?;
+                    let function = catalog::decode_function(&key, &value)?;
+                    Ok((function.func_name.to_uppercase(), function))
+                })
+                .collect::<Result<BTreeMap<_, _>>>()
+        })?;
+        self.functions = functions;
+        Ok(())
+    }
+
+    fn finish(&mut self, commit: bool) -> Result<()> {
+        self.pending_writer = None;
+        let Some(txn) = self.txn.take() else {
+            return Ok(());
+        };
+        if !commit {
+            self.functions_version = None;
+            return Ok(());
+        }
+        let (Some(writer), false) = (txn.writer.as_ref(), txn.overlay.is_empty()) else {
+            return Ok(());
+        };
+        let mut batch = WriteBatch::new();
+        for ((space, key), value) in txn.overlay.iter() {
+            match value {
+                Some(value) => batch.put(space.name(), key.clone(), value.clone()),
+                None => batch.delete(space.name(), key.clone()),
+            }
+        }
+        let result = self.shared.commit(writer, batch);
+        if result.is_err() {
+            self.functions_version = None;
+        }
+        result
+    }
+
+    /// The transaction, holding the write lock.
+    fn writable(&mut self) -> Result<&mut Txn> {
+        let shared = &self.shared;
+        let txn = self
+            .txn
+            .as_mut()
+            .ok_or_else(|| Error::Internal("write outside a transaction".to_owned()))?;
+        if txn.writer.is_none() {
+            let guard = shared.lock_writer()?;
+            if shared.version() != txn.base_version {
+                return Err(Error::Conflict);
+            }
+            txn.writer = Some(guard);
+        }
+        Ok(txn)
+    }
+
+    fn put(&mut self, space: Space, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
+        self.writable()?.overlay.insert((space, key), Some(value));
+        Ok(())
+    }
+
+    fn delete(&mut self, space: Space, key: Vec<u8>) -> Result<()> {
+        self.writable()?.overlay.insert((space, key), None);
+        Ok(())
+    }
+
+    fn table(&self, name: &str) -> Result<Option<TableRecord>> {
+        self.with_view(|view| view.table(name))
+    }
+
+    fn require_table(&self, name: &str) -> Result<TableRecord> {
+        self.table(name)?.ok_or_else(|| {
+            Error::Sql(Box::new(
+                AlterTableError::TableNotFound(name.to_owned()).into(),
+            ))
+        })
+    }
+
+    fn put_table(&mut self, name: &str, record: &TableRecord) -> Result<()> {
+        self.put(Space::Catalog, catalog::table_key(name), record.encode()?)
+    }
+
+    fn next_counter(&mut self, key: &[u8], first: u64) -> Result<u64> {
+        let current = self.with_view(|view| view.get(Space::Catalog, key))?;
+        let next = match current {
+            Some(bytes) => catalog::read_u64ish(&bytes, KS_CATALOG, key, "counter")?,
+            None => first,
+        };
+        let after = next
+            .checked_add(1)
+            .ok_or_else(|| Error::Internal("counter overflow".to_owned()))?;
+        self.put(Space::Catalog, key.to_vec(), after.to_be_bytes().to_vec())?;
+        Ok(next)
+    }
+
+    /// Writes one row and keeps every index in step: entries of the old row (if any) are
+    /// removed, entries of the new row added, all in the same transaction.
+    fn write_row(
+        &mut self,
+        record: &TableRecord,
+        specs: &[IndexSpec],
+        columns: &[String],
+        key: &Key,
+        values: &[Value],
+    ) -> Result<()> {
+        let pk = encode_key(key);
+        let row_key = [&record.id.to_be_bytes()[..], &pk].concat();
+        if !specs.is_empty() {
+            self.remove_index_entries(record, specs, columns, key, &pk)?;
+            for spec in specs {
+                let entry = index_entry_key(&record.schema.table_name, spec, columns, values, &pk)?;
+                self.put(Space::Index, entry, pk.clone())?;
+            }
+        }
+        self.put(Space::Rows, row_key, encode_row(values))
+    }
+
+    fn remove_index_entries(
+        &mut self,
+        record: &TableRecord,
+        specs: &[IndexSpec],
+        columns: &[String],
+        key: &Key,
+        pk: &[u8],
+    ) -> Result<()> {
+        let Some(old) = self.with_view(|view| view.row(record.id, key))? else {
+            return Ok(());
+        };
+        for spec in specs {
+            let entry = index_entry_key(&record.schema.table_name, spec, columns, &old, pk)?;
+            self.delete(Space::Index, entry)?;
+        }
+        Ok(())
+    }
+
+    fn delete_prefix(&mut self, space: Space, prefix: &[u8]) -> Result<()> {
+        let keys = self.with_view(|view| {
+            view.scan_prefix(space, prefix, Direction::Forward)?
+                .map(|entry| entry.map(|(key, _)| key).map_err(Error::from))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        for key in keys {
+            self.delete(space, key)?;
+        }
+        Ok(())
+    }
+
+    /// Builds the entries of `index` for every existing row.
+    fn build_index(&mut self, record: &TableRecord, index: &SchemaIndex) -> Result<()> {
+        let spec = IndexSpec {
+            prefix: catalog::index_prefix(record.id, &index.name),
+            expr: plan_scalar_expr(index.expr.clone()),
+        };
+        let columns = column_names(&record.schema);
+        let entries = self.with_view(|view| {
+            view.rows(record.id)?
+                .map(|row| {
+                    let (key, values) = row?;
+                    let pk = encode_key(&key);
+                    let entry =
+                        index_entry_key(&record.schema.table_name, &spec, &columns, &values, &pk)?;
+                    Ok((entry, pk))
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
+        for (entry, pk) in entries {
+            self.put(Space::Index, entry, pk)?;
+        }
+        Ok(())
+    }
+
+    fn do_insert_schema(&mut self, schema: &Schema) -> Result<()> {
+        match self.table(&schema.table_name)? {
+            Some(mut record) => {
+                // Keep index entries in step with the schema's list of indexes.
+                let old = std::mem::replace(&mut record.schema, schema.clone());
+                for index in &old.indexes {
+                    if !schema.indexes.iter().any(|i| i.name == index.name) {
+                        self.delete_prefix(
+                            Space::Index,
+                            &catalog::index_prefix(record.id, &index.name),
+                        )?;
+                    }
+                }
+                self.put_table(&schema.table_name, &record)?;
+                for index in &schema.indexes {
+                    if !old.indexes.iter().any(|i| i.name == index.name) {
+                        self.build_index(&record, index)?;
+                    }
+                }
+                Ok(())
+            }
+            None => {
+                let id = self.next_counter(NEXT_TABLE_ID_KEY, 1)?;
+                let record = TableRecord {
+                    id,
+                    created_micros: now_micros(),
+                    schema: schema.clone(),
+                };
+                self.put_table(&schema.table_name, &record)
+            }
+        }
+    }
+
+    fn do_delete_schema(&mut self, table_name: &str) -> Result<()> {
+        let Some(record) = self.table(table_name)? else {
+            return Ok(());
+        };
+        self.delete_prefix(Space::Rows, &catalog::row_prefix(record.id))?;
+        self.delete_prefix(Space::Index, &catalog::row_prefix(record.id))?;
+        self.delete(Space::Catalog, catalog::autokey_key(record.id))?;
+        self.delete(Space::Catalog, catalog::table_key(table_name))
+    }
+
+    fn do_append(&mut self, table_name: &str, rows: Vec<Vec<Value>>) -> Result<()> {
+        let record = self.require_table(table_name)?;
+        let specs = index_specs(&record);
+        let columns = column_names(&record.schema);
+        let counter = catalog::autokey_key(record.id);
+        let first = self.next_counter(&counter, 1)?;
+        let count = u64::try_from(rows.len()).unwrap_or(u64::MAX);
+        if count > 1 {
+            let after = first.saturating_add(count);
+            self.put(Space::Catalog, counter, after.to_be_bytes().to_vec())?;
+        }
+        for (offset, values) in (0u64..).zip(rows) {
+            let id = i64::try_from(first + offset)
+                .map_err(|_| Error::Internal("row key space exhausted".to_owned()))?;
+            self.write_row(&record, &specs, &columns, &Key::I64(id), &values)?;
+        }
+        Ok(())
+    }
+
+    fn do_insert(&mut self, table_name: &str, rows: Vec<(Key, Vec<Value>)>) -> Result<()> {
+        let record = self.require_table(table_name)?;
+        let specs = index_specs(&record);
+        let columns = column_names(&record.schema);
+        for (key, values) in rows {
+            self.write_row(&record, &specs, &columns, &key, &values)?;
+        }
+        Ok(())
+    }
+
+    fn do_delete(&mut self, table_name: &str, keys: Vec<Key>) -> Result<()> {
+        let record = self.require_table(table_name)?;
+        let specs = index_specs(&record);
+        let columns = column_names(&record.schema);
+        for key in keys {
+            let pk = encode_key(&key);
+            self.remove_index_entries(&record, &specs, &columns, &key, &pk)?;
+            self.delete(Space::Rows, catalog::row_key(record.id, &key))?;
+        }
+        Ok(())
+    }
+
+    fn do_rename_table(&mut self, old: &str, new: &str) -> Result<()> {
+        let mut record = self.require_table(old)?;
+        new.clone_into(&mut record.schema.table_name);
+        self.put_table(new, &record)?;
+        self.delete(Space::Catalog, catalog::table_key(old))
+    }
+
+    fn do_create_index(
+        &mut self,
+        table_name: &str,
+        index_name: &str,
+        column: &OrderByExpr,
+    ) -> Result<()> {
+        let mut record = self.table(table_name)?.ok_or_else(|| {
+            Error::Sql(Box::new(
+                IndexError::TableNotFound(table_name.to_owned()).into(),
+            ))
+        })?;
+        if record.schema.indexes.iter().any(|i| i.name == index_name) {
+            return Err(Error::Sql(Box::new(
+                IndexError::IndexNameAlreadyExists(index_name.to_owned()).into(),
+            )));
+        }
+        let index = SchemaIndex {
+            name: index_name.to_owned(),
+            expr: column.expr.clone(),
+            order: match column.asc {
+                Some(true) => SchemaIndexOrd::Asc,
+                Some(false) => SchemaIndexOrd::Desc,
+                None => SchemaIndexOrd::Both,
+            },
+            created: Utc::now().naive_utc(),
+        };
+        self.build_index(&record, &index)?;
+        record.schema.indexes.push(index);
+        self.put_table(table_name, &record)
+    }
+
+    fn do_drop_index(&mut self, table_name: &str, index_name: &str) -> Result<()> {
+        let mut record = self.table(table_name)?.ok_or_else(|| {
+            Error::Sql(Box::new(
+                IndexError::TableNotFound(table_name.to_owned()).into(),
+            ))
+        })?;
+        let before = record.schema.indexes.len();
+        record.schema.indexes.retain(|i| i.name != index_name);
+        if record.schema.indexes.len() == before {
+            return Err(Error::Sql(Box::new(
+                IndexError::IndexNameDoesNotExist(index_name.to_owned()).into(),
+            )));
+        }
+        self.delete_prefix(Space::Index, &catalog::index_prefix(record.id, index_name))?;
+        self.put_table(table_name, &record)
+    }
+
+    fn index_scan<'v>(
+        view: View<'v>,
+        record: &TableRecord,
+        index_name: &str,
+        asc: Option<bool>,
+        cmp: Option<(&IndexOperator, Value)>,
+    ) -> Result<Rows<'v>> {
+        let index = record
+            .schema
+            .indexes
+            .iter()
+            .find(|i| i.name == index_name)
+            .ok_or_else(|| {
+                Error::Sql(Box::new(
+                    IndexError::IndexNameDoesNotExist(index_name.to_owned()).into(),
+                ))
+            })?;
+        let prefix = catalog::index_prefix(record.id, index_name);
+        let direction = if asc == Some(false) {
+            Direction::Reverse
+        } else {
+            Direction::Forward
+        };
+        let whole = (
+            Bound::Included(prefix.clone()),
+            prefix_successor(&prefix).map_or(Bound::Unbounded, Bound::Excluded),
+        );
+        // An exact key range needs the comparison value in the column's own type; for an
+        // expression index (or a value that does not cast) scan the index in order and
+        // compare each entry instead.
+        let mut nulls = prefix.clone();
+        codec::encode_key_into(&mut nulls, &Key::None);
+        let nulls_end = prefix_successor(&nulls).map_or(Bound::Unbounded, Bound::Excluded);
+        let mut filter: Option<(IndexOperator, Value)> = None;
+        let (lower, upper) = match cmp {
+            None => whole,
+            // GlueSQL plans `IS NULL` as `= NULL` and `IS NOT NULL` as `< NULL`: NULL acts
+            // as the greatest value here, as in its key order.
+            Some((op, Value::Null)) => match op {
+                IndexOperator::Eq | IndexOperator::GtEq => (Bound::Included(nulls), nulls_end),
+                IndexOperator::Lt => (whole.0, Bound::Excluded(nulls)),
+                IndexOperator::LtEq => whole,
+                IndexOperator::Gt => return Ok(Box::new(std::iter::empty())),
+            },
+            Some((op, value)) => match column_type(&record.schema, &index.expr)
+                .and_then(|data_type| value.cast(data_type).ok())
+                .and_then(|value| codec::value_to_key(&value).ok())
+            {
+                Some(key) => {
+                    let mut at = prefix.clone();
+                    codec::encode_key_into(&mut at, &key);
+                    let after = prefix_successor(&at).map_or(Bound::Unbounded, Bound::Excluded);
+                    // A comparison with a value is never true for NULL (SQL three-valued
+                    // logic), so `>` and `>=` stop before the NULL entries.
+                    match op {
+                        IndexOperator::Eq => (Bound::Included(at), after),
+                        IndexOperator::Gt => (
+                            match after {
+                                Bound::Excluded(k) => Bound::Included(k),
+                                other => other,
+                            },
+                            Bound::Excluded(nulls),
+                        ),
+                        IndexOperator::GtEq => (Bound::Included(at), Bound::Excluded(nulls)),
+                        IndexOperator::Lt => (whole.0, Bound::Excluded(at)),
+                        IndexOperator::LtEq => (whole.0, after),
+                    }
+                }
+                None => {
+                    filter = Some((op.clone(), value));
+                    whole
+                }
+            },
+        };
+        let table_id = record.id;
+        let prefix_len = prefix.len();
+        let entries = view.scan(Space::Index, lower, upper, direction)?;
+        let rows = entries.filter_map(move |entry| {
+            let result = (|| {
+                let (entry_key, pk) = entry?;
+                if let Some((op, target)) = &filter {
+                    let value_bytes = entry_key.get(prefix_len..).unwrap_or_default();
+                    let (indexed, _) = decode_key_prefix(value_bytes)
+                        .map_err(|e| corrupt(KS_INDEX, "index entry", &entry_key, e))?;
+                    if !matches_filter(&Value::from(indexed), op, target) {
+                        return Ok(None);
+                    }
+                }
+                let row_key = [&table_id.to_be_bytes()[..], &pk].concat();
+                let row = view.get(Space::Rows, &row_key)?.ok_or_else(|| {
+                    corrupt(
+                        KS_INDEX,
+                        "index entry",
+                        &entry_key,
+                        codec::DecodeError {
+                            what: "index entry points to a missing row",
+                            offset: 0,
+                        },
+                    )
+                })?;
+                decode_row_entry(&row_key, &row).map(Some)
+            })();
+            result.transpose()
+        });
+        Ok(Box::new(rows))
+    }
+}
+
+fn column_type<'s>(schema: &'s Schema, expr: &Expr) -> Option<&'s DataType> {
+    let Expr::Identifier(name) = expr else {
+        return None;
+    };
+    schema
+        .column_defs
+        .as_ref()?
+        .iter()
+        .find(|ColumnDef { name: n, .. }| n == name)
+        .map(|c| &c.data_type)
+}
+
+fn matches_filter(value: &Value, op: &IndexOperator, target: &Value) -> bool {
+    if matches!(value, Value::Null) {
+        return false;
+    }
+    let Some(ordering) = value.evaluate_cmp(target) else {
+        return false;
+    };
+    match op {
+        IndexOperator::Eq => ordering == Ordering::Equal,
+        IndexOperator::Gt => ordering == Ordering::Greater,
+        IndexOperator::GtEq => ordering != Ordering::Less,
+        IndexOperator::Lt => ordering == Ordering::Less,
+        IndexOperator::LtEq => ordering != Ordering::Greater,
+    }
+}
+
+type GlueResult<T> = gluesql_core::error::Result<T>;
+
+impl Store for SqlStore {
+    fn fetch_schema(&self, table_name: &str) -> GlueResult<Option<Schema>> {
+        self.read(|view| Ok(view.table(table_name)?.map(|r| r.schema)))
+    }
+
+    fn fetch_all_schemas(&self) -> GlueResult<Vec<Schema>> {
+        self.read(|view| Ok(view.tables()?.into_iter().map(|r| r.schema).collect()))
+    }
+
+    fn fetch_data(&self, table_name: &str, key: &Key) -> GlueResult<Option<Vec<Value>>> {
+        self.read(|view| match view.table(table_name)? {
+            Some(record) => view.row(record.id, key),
+            None => Ok(None),
+        })
+    }
+
+    fn scan_data<'a>(&'a self, table_name: &str) -> GlueResult<RowIter<'a>> {
+        let glue = |e: Error| self.fail(e);
+        match &self.txn {
+            Some(txn) => {
+                let view = View {
+                    snapshot: &*txn.snapshot,
+                    overlay: Some(&txn.overlay),
+                };
+                let Some(record) = view.table(table_name).map_err(glue)? else {
+                    return Ok(Box::new(std::iter::empty()));
+                };
+                let rows = view.rows(record.id).map_err(glue)?;
+                Ok(Box::new(rows.map(move |row| row.map_err(|e| self.fail(e)))))
+            }
+            None => {
+                let rows = self
+                    .with_view(|view| match view.table(table_name)? {
+                        Some(record) => view.rows(record.id)?.collect::<Result<Vec<_>>>(),
+                        None => Ok(Vec::new()),
+                    })
+                    .map_err(glue)?;
+                Ok(Box::new(rows.into_iter().map(Ok)))
+            }
+        }
+    }
+}
+
+impl Index for SqlStore {
+    fn scan_indexed_data<'a>(
+        &'a self,
+        table_name: &str,
+        index_name: &str,
+        asc: Option<bool>,
+        cmp_value: Option<(&IndexOperator, Value)>,
+    ) -> GlueResult<RowIter<'a>> {
+        let glue = |e: Error| self.fail(e);
+        let missing = || {
+            Error::Sql(Box::new(
+                IndexError::ConflictTableNotFound(table_name.to_owned()).into(),
+            ))
+        };
+        match &self.txn {
+            Some(txn) => {
+                let view = View {
+                    snapshot: &*txn.snapshot,
+                    overlay: Some(&txn.overlay),
+                };
+                let record = view
+                    .table(table_name)
+                    .map_err(glue)?
+                    .ok_or_else(missing)
+                    .map_err(glue)?;
+                let rows =
+                    Self::index_scan(view, &record, index_name, asc, cmp_value).map_err(glue)?;
+                Ok(Box::new(rows.map(move |row| row.map_err(|e| self.fail(e)))))
+            }
+            None => {
+                let rows = self
+                    .with_view(|view| {
+                        let record = view.table(table_name)?.ok_or_else(missing)?;
+                        Self::index_scan(view, &record, index_name, asc, cmp_value)?
+                            .collect::<Result<Vec<_>>>()
+                    })
+                    .map_err(glue)?;
+                Ok(Box::new(rows.into_iter().map(Ok)))
+            }
+        }
+    }
+}
+
+impl Metadata for SqlStore {
+    fn scan_table_meta(&self) -> GlueResult<MetaIter> {
+        let metas = self.read(|view| {
+            Ok(view
+                .tables()?
+                .into_iter()
+                .map(|record| {
+                    let created = Value::Timestamp(micros_to_naive(record.created_micros));
+                    Ok((
+                        record.schema.table_name,
+                        BTreeMap::from([("CREATED".to_owned(), created)]),
+                    ))
+                })
+                .collect::<Vec<_>>())
+        })?;
+        Ok(Box::new(metas.into_iter()))
+    }
+}
+
+impl CustomFunction for SqlStore {
+    fn fetch_function<'a>(
+        &'a self,
+        func_name: &str,
+    ) -> GlueResult<Option<&'a StructCustomFunction>> {
+        // Function names are case-insensitive, as in GlueSQL's own storages.
+        Ok(self.functions.get(&func_name.to_uppercase()))
+    }
+
+    fn fetch_all_functions(&self) -> GlueResult<Vec<&StructCustomFunction>> {
+        Ok(self.functions.values().collect())
+    }
+}
+
+impl CustomFunctionMut for SqlStore {
+    fn insert_function(&mut self, func: StructCustomFunction) -> GlueResult<()> {
+        let name = func.func_name.to_uppercase();
+        let result = catalog::encode_function(&func)
+            .and_then(|bytes| self.put(Space::Catalog, catalog::function_key(&name), bytes));
+        result.map_err(|e| self.fail(e))?;
+        self.functions.insert(name, func);
+        Ok(())
+    }
+
+    fn delete_function(&mut self, func_name: &str) -> GlueResult<()> {
+        let name = func_name.to_uppercase();
+        self.delete(Space::Catalog, catalog::function_key(&name))
+            .map_err(|e| self.fail(e))?;
+        self.functions.remove(&name);
+        Ok(())
+    }
+}
+
+impl StoreMut for SqlStore {
+    fn insert_schema(&mut self, schema: &Schema) -> GlueResult<()> {
+        self.do_insert_schema(schema).map_err(|e| self.fail(e))
+    }
+
+    fn delete_schema(&mut self, table_name: &str) -> GlueResult<()> {
+        self.do_delete_schema(table_name).map_err(|e| self.fail(e))
+    }
+
+    fn append_data(&mut self, table_name: &str, rows: Vec<Vec<Value>>) -> GlueResult<()> {
+        self.do_append(table_name, rows).map_err(|e| self.fail(e))
+    }
+
+    fn insert_data(&mut self, table_name: &str, rows: Vec<(Key, Vec<Value>)>) -> GlueResult<()> {
+        self.do_insert(table_name, rows).map_err(|e| self.fail(e))
+    }
+
+    fn delete_data(&mut self, table_name: &str, keys: Vec<Key>) -> GlueResult<()> {
+        self.do_delete(table_name, keys).map_err(|e| self.fail(e))
+    }
+}
+
+impl IndexMut for SqlStore {
+    fn create_index(
+        &mut self,
+        table_name: &str,
+        index_name: &str,
+        column: &OrderByExpr,
+    ) -> GlueResult<()> {
+        self.do_create_index(table_name, index_name, column)
+            .map_err(|e| self.fail(e))
+    }
+
+    fn drop_index(&mut self, table_name: &str, index_name: &str) -> GlueResult<()> {
+        self.do_drop_index(table_name, index_name)
+            .map_err(|e| self.fail(e))
+    }
+}
+
+impl AlterTable for SqlStore {
+    fn rename_schema(&mut self, table_name: &str, new_table_name: &str) -> GlueResult<()> {
+        self.do_rename_table(table_name, new_table_name)
+            .map_err(|e| self.fail(e))
+    }
+}
+
+impl Transaction for SqlStore {
+    fn begin(&mut self, autocommit: bool) -> GlueResult<bool> {
+        match (&self.txn, autocommit) {
+            (Some(txn), true) if txn.explicit => Ok(false),
+            (Some(txn), false) if txn.explicit => Err(self.fail(Error::Transaction(
+                "a transaction is already in progress; COMMIT or ROLLBACK it first".to_owned(),
+            ))),
+            _ => {
+                self.start(!autocommit).map_err(|e| self.fail(e))?;
+                Ok(autocommit)
+            }
+        }
+    }
+
+    fn rollback(&mut self) -> GlueResult<()> {
+        self.finish(false).map_err(|e| self.fail(e))
+    }
+
+    fn commit(&mut self) -> GlueResult<()> {
+        self.finish(true).map_err(|e| self.fail(e))
+    }
+}
+
+impl Planner for SqlStore {
+    fn plan(
+        &self,
+        statement: gluesql_core::plan::StatementPlan,
+    ) -> GlueResult<gluesql_core::plan::StatementPlan> {
+        use gluesql_core::planner::{
+            fetch_schema_map, plan_aggregate, plan_hash_join, plan_index, plan_primary_key,
+            plan_schemaless, validate,
+        };
+        let schema_map = fetch_schema_map(self, &statement)?;
+        validate(&schema_map, &statement)?;
+        let statement = plan_schemaless(&schema_map, statement)?;
+        let statement = plan_primary_key(&schema_map, statement);
+        let statement = plan_index(&schema_map, statement);
+        let statement = plan_hash_join(&schema_map, statement);
+        Ok(plan_aggregate(statement))
+    }
+}

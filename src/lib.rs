@@ -1,0 +1,182 @@
+//! # HeliosDB-Lite
+//!
+//! An embedded SQL database whose audit trail is part of the engine. This crate is the
+//! front door: it re-exports the engine's API and wires the default storage backends —
+//! [fjall](https://crates.io/crates/fjall) on disk, or memory.
+//!
+//! ```
+//! # fn main() -> Result<(), heliosdb_lite::Error> {
+//! use heliosdb_lite::{Database, SessionInfo, params};
+//!
+//! let db = Database::in_memory()?; // or Database::open("./data")?
+//! let mut session = db.session(SessionInfo::new("alice").application("billing"));
+//! session.execute("CREATE TABLE invoice (id INTEGER PRIMARY KEY, total DECIMAL)", &[])?;
+//! session.execute("INSERT INTO invoice VALUES ($1, $2)", &params![1, 99_i64])?;
+//! let rows = session.query("SELECT id, total FROM invoice", &[])?;
+//! assert_eq!(rows.len(), 1);
+//! assert_eq!(rows.get::<i64>(0, "id")?, 1);
+//! # Ok(()) }
+//! ```
+#![deny(unsafe_code)]
+
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use heliosdb_backend_fjall::FjallBackend;
+pub use heliosdb_backend_memory::MemoryBackend;
+pub use heliosdb_engine::{
+    DatabaseOptions, DurabilityMode, Error, FromValue, Output, Param, Result, Rows, Session,
+    SessionInfo, SqlStore, StorageBackend, StorageError, Value, params,
+};
+
+/// The engine crate, for backend authors and advanced use.
+pub use heliosdb_engine as engine;
+
+/// An open database. Cheap to clone, `Send + Sync`; clones share the same storage.
+///
+/// Dereferences to [`engine::Database`] for everything beyond opening: sessions,
+/// persistence, the backend.
+#[derive(Clone, Debug)]
+pub struct Database {
+    inner: heliosdb_engine::Database,
+}
+
+impl Deref for Database {
+    type Target = heliosdb_engine::Database;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl Database {
+    /// Opens (creating if missing) a durable database in directory `path`, on fjall, with
+    /// default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Database> {
+        Database::builder().path(path).open()
+    }
+
+    /// A fresh in-memory database: nothing survives the process.
+    pub fn in_memory() -> Result<Database> {
+        Database::builder().in_memory().open()
+    }
+
+    /// Options beyond the defaults.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), heliosdb_lite::Error> {
+    /// use heliosdb_lite::{Database, DurabilityMode};
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let db = Database::builder()
+    ///     .path(dir.path())
+    ///     .durability(DurabilityMode::Sync)
+    ///     .open()?;
+    /// # drop(db); Ok(()) }
+    /// ```
+    pub fn builder() -> DatabaseBuilder {
+        DatabaseBuilder::default()
+    }
+
+    /// The engine-level handle.
+    pub fn engine(&self) -> &heliosdb_engine::Database {
+        &self.inner
+    }
+}
+
+impl From<heliosdb_engine::Database> for Database {
+    fn from(inner: heliosdb_engine::Database) -> Self {
+        Database { inner }
+    }
+}
+
+#[derive(Clone, Default)]
+enum BackendChoice {
+    #[default]
+    Unset,
+    Fjall(PathBuf),
+    Memory,
+    Custom(Arc<dyn StorageBackend>),
+}
+
+/// Builds a [`Database`]: which backend, where, and how durable.
+#[derive(Clone, Default)]
+pub struct DatabaseBuilder {
+    backend: BackendChoice,
+    options: DatabaseOptions,
+}
+
+impl std::fmt::Debug for DatabaseBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let backend = match &self.backend {
+            BackendChoice::Unset => "unset".to_owned(),
+            BackendChoice::Fjall(path) => format!("fjall at {}", path.display()),
+            BackendChoice::Memory => "memory".to_owned(),
+            BackendChoice::Custom(b) => format!("custom ({})", b.kind()),
+        };
+        f.debug_struct("DatabaseBuilder")
+            .field("backend", &backend)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl DatabaseBuilder {
+    /// Durable storage (fjall) in directory `path`, created if missing.
+    #[must_use]
+    pub fn path(mut self, path: impl AsRef<Path>) -> Self {
+        self.backend = BackendChoice::Fjall(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// In-memory storage.
+    #[must_use]
+    pub fn in_memory(mut self) -> Self {
+        self.backend = BackendChoice::Memory;
+        self
+    }
+
+    /// Any other [`StorageBackend`].
+    #[must_use]
+    pub fn backend(mut self, backend: Arc<dyn StorageBackend>) -> Self {
+        self.backend = BackendChoice::Custom(backend);
+        self
+    }
+
+    /// When commits become durable; default [`DurabilityMode::Group`] every 10 ms.
+    #[must_use]
+    pub fn durability(mut self, durability: DurabilityMode) -> Self {
+        self.options.durability = durability;
+        self
+    }
+
+    /// How long a writer waits for another write transaction; default 5 s.
+    #[must_use]
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.options.busy_timeout = timeout;
+        self
+    }
+
+    /// Name recorded in session metadata; default `main`.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.options.name = name.into();
+        self
+    }
+
+    /// Opens the database.
+    pub fn open(self) -> Result<Database> {
+        let backend: Arc<dyn StorageBackend> = match self.backend {
+            BackendChoice::Unset => {
+                return Err(Error::Unsupported(
+                    "no storage chosen: call .path(dir), .in_memory() or .backend(b)".to_owned(),
+                ));
+            }
+            BackendChoice::Fjall(path) => Arc::new(FjallBackend::open(&path)?),
+            BackendChoice::Memory => Arc::new(MemoryBackend::new()),
+            BackendChoice::Custom(backend) => backend,
+        };
+        heliosdb_engine::Database::with_backend(backend, self.options).map(Database::from)
+    }
+}

@@ -1,0 +1,161 @@
+//! Crash durability: a child process commits numbered transactions in a loop on fjall and is
+//! killed with SIGKILL at random moments. After every kill the database reopens with every
+//! acknowledged transaction present and no transaction half-applied.
+//!
+//! The child is this same test binary, re-run with `CRASH_CHILD_DIR` set.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use heliosdb_lite::{Database, SessionInfo, params};
+use rand::Rng;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHILD_ENV: &str = "CRASH_CHILD_DIR";
+const ITEMS_PER_TXN: i64 = 3;
+const KILLS: usize = 20;
+
+/// Runs in the child: commit transactions forever, printing each number once it is
+/// acknowledged.
+#[test]
+fn crash_child_workload() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return; // Only meaningful as the child of `kill_nine_loses_no_acknowledged_commit`.
+    };
+    let db = Database::open(&dir).expect("child open");
+    let mut s = db.session(SessionInfo::new("crash-child"));
+    s.execute(
+        "CREATE TABLE IF NOT EXISTS ledger (n INTEGER PRIMARY KEY, note TEXT)",
+        &[],
+    )
+    .expect("create ledger");
+    s.execute(
+        "CREATE TABLE IF NOT EXISTS item (id INTEGER PRIMARY KEY, n INTEGER, payload TEXT)",
+        &[],
+    )
+    .expect("create item");
+    let start = s
+        .query("SELECT COUNT(*) AS c FROM ledger", &[])
+        .expect("count")
+        .get::<i64>(0, "c")
+        .expect("c")
+        + 1;
+    let payload = "x".repeat(200);
+    for n in start.. {
+        s.execute("BEGIN", &[]).expect("begin");
+        s.execute(
+            "INSERT INTO ledger VALUES ($1, $2)",
+            &params![n, format!("txn {n}")],
+        )
+        .expect("ledger insert");
+        for k in 0..ITEMS_PER_TXN {
+            s.execute(
+                "INSERT INTO item VALUES ($1, $2, $3)",
+                &params![n * 10 + k, n, payload.clone()],
+            )
+            .expect("item insert");
+        }
+        s.execute("COMMIT", &[]).expect("commit");
+        println!("ack {n}");
+    }
+}
+
+#[test]
+fn kill_nine_loses_no_acknowledged_commit() {
+    if std::env::var(CHILD_ENV).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let exe = std::env::current_exe().expect("test binary");
+    let mut rng = rand::rng();
+    let mut acked_total = 0i64;
+
+    for round in 0..KILLS {
+        let mut child = Command::new(&exe)
+            .args([
+                "--exact",
+                "crash_child_workload",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn child");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+
+        // Let it commit a random number of transactions, then kill it mid-stream.
+        let target_acks = rng.random_range(1..40);
+        let mut last_ack = None;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = 0;
+        for line in lines.by_ref() {
+            let line = line.expect("read child output");
+            if let Some(n) = line.strip_prefix("ack ") {
+                last_ack = Some(n.trim().parse::<i64>().expect("ack number"));
+                seen += 1;
+                if seen >= target_acks || Instant::now() > deadline {
+                    // A random extra delay lands the kill anywhere inside the next commit.
+                    std::thread::sleep(Duration::from_micros(rng.random_range(0..3000)));
+                    break;
+                }
+            }
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        // Acknowledgements already in the pipe count too: those commits had returned.
+        for line in lines {
+            let Ok(line) = line else { break };
+            if let Some(n) = line.strip_prefix("ack ") {
+                last_ack = Some(n.trim().parse::<i64>().expect("ack number"));
+            }
+        }
+        let last_ack =
+            last_ack.unwrap_or_else(|| panic!("round {round}: child acknowledged nothing"));
+        acked_total = acked_total.max(last_ack);
+
+        // Reopen and check: every acknowledged transaction is there, whole.
+        let db = Database::open(dir.path()).expect("reopen after kill");
+        let mut s = db.session(SessionInfo::new("checker"));
+        let ledger = s
+            .query("SELECT n FROM ledger ORDER BY n", &[])
+            .expect("ledger");
+        let ns: Vec<i64> = (0..ledger.len())
+            .map(|i| ledger.get::<i64>(i, "n").expect("n"))
+            .collect();
+        let max = ns.last().copied().unwrap_or(0);
+        assert!(
+            max >= acked_total,
+            "round {round}: acknowledged transaction {acked_total} lost (max present {max})"
+        );
+        assert!(
+            max <= acked_total + 1,
+            "round {round}: transactions beyond the one in flight appeared"
+        );
+        assert_eq!(
+            ns,
+            (1..=max).collect::<Vec<_>>(),
+            "round {round}: gap or duplicate in committed transactions"
+        );
+        let items = s
+            .query("SELECT n, COUNT(*) AS c FROM item GROUP BY n", &[])
+            .expect("items");
+        assert_eq!(
+            items.len() as i64,
+            max,
+            "round {round}: item groups != ledger rows"
+        );
+        for i in 0..items.len() {
+            assert_eq!(
+                items.get::<i64>(i, "c").expect("c"),
+                ITEMS_PER_TXN,
+                "round {round}: transaction {} is partial",
+                items.get::<i64>(i, "n").expect("n")
+            );
+        }
+        acked_total = max;
+    }
+    assert!(acked_total >= KILLS as i64);
+}
