@@ -2,6 +2,7 @@
 //!
 //! Run with `cargo run --example quickstart`.
 
+use heliosdb_lite::chrono::NaiveDate;
 use heliosdb_lite::{Database, SessionInfo, params};
 
 fn main() -> anyhow::Result<()> {
@@ -17,9 +18,11 @@ fn main() -> anyhow::Result<()> {
         "CREATE TABLE patient (id INTEGER PRIMARY KEY, name TEXT NOT NULL, born DATE)",
         &[],
     )?;
+    // Parameters are typed values: a DATE column takes a date, not a string.
+    let born = NaiveDate::from_ymd_opt(1815, 12, 10).ok_or_else(|| anyhow::anyhow!("bad date"))?;
     session.execute(
         "INSERT INTO patient VALUES ($1, $2, $3)",
-        &params![1, "Ada Lovelace", "1815-12-10"],
+        &params![1, "Ada Lovelace", born],
     )?;
     let rows = session.query("SELECT id, name, born FROM patient", &[])?;
     for i in 0..rows.len() {

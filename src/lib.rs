@@ -31,6 +31,9 @@ pub use heliosdb_engine::{
     SessionInfo, SqlStore, StorageBackend, StorageError, Value, params,
 };
 
+/// Date and time types for binding `DATE`, `TIMESTAMP` and `TIME` parameters.
+pub use heliosdb_engine::chrono;
+
 /// The engine crate, for backend authors and advanced use.
 pub use heliosdb_engine as engine;
 

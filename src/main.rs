@@ -1,1 +1,191 @@
-fn main(){}
+//! `heliosdb`: the HeliosDB-Lite command line — run SQL, open a shell, or run the demo.
+//!
+//! Exit status: 0 on success, 1 when the SQL or the data is at fault (syntax error,
+//! constraint violation, ...), 2 for usage, I/O and storage errors. Errors go to standard
+//! error as `error: <message>: <cause>: ...`.
+
+mod demo;
+mod failure;
+mod printer;
+mod script;
+mod shell;
+mod table;
+
+use anyhow::Context;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, Subcommand};
+use heliosdb_lite::{Database, SessionInfo};
+use printer::{Format, Printer};
+use script::Script;
+use shell::Shell;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// HeliosDB-Lite: an embedded SQL database with the audit trail built into the engine.
+#[derive(Debug, Parser)]
+#[command(name = "heliosdb", version, about, long_about = None)]
+struct Cli {
+    /// Database directory, created if missing. Without it the database lives in memory and
+    /// nothing is saved.
+    #[arg(long, global = true, value_name = "PATH")]
+    db: Option<PathBuf>,
+
+    /// User name the session runs as [default: $USER, else "heliosdb"].
+    #[arg(long, global = true, value_name = "NAME")]
+    user: Option<String>,
+
+    /// Application name recorded with the session.
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        default_value = "heliosdb-cli"
+    )]
+    app: String,
+
+    /// Client address recorded with the session.
+    #[arg(long, global = true, value_name = "ADDR", default_value = "local")]
+    client_addr: String,
+
+    /// A custom session field, e.g. `--set tenant=acme`; repeat for more.
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE", value_parser = key_value)]
+    custom: Vec<(String, String)>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run `;`-separated SQL statements and print each result.
+    Sql {
+        /// The SQL text, or `-` to read it from standard input.
+        sql: String,
+        /// Print one JSON object per statement per line instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// An interactive SQL prompt (the default command).
+    Shell,
+    /// Build a small clinic database and show, step by step, what the engine does.
+    ///
+    /// The demo runs its own sessions: it ignores --user, --app, --client-addr and --set.
+    Demo {
+        /// Directory for the demo database. A previous demo there is replaced; any other
+        /// non-empty directory is refused.
+        #[arg(long, value_name = "DIR", default_value = demo::DEFAULT_DIR)]
+        dir: PathBuf,
+    },
+}
+
+/// Parses `KEY=VALUE`.
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`| head`): nothing left to tell anyone.
+        Err(error) if failure::is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            let _ = writeln!(io::stderr(), "error: {}", failure::describe(&error));
+            ExitCode::from(failure::exit_code(&error))
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Some(Command::Demo { dir }) => {
+            if cli.db.is_some() {
+                Cli::command()
+                    .error(
+                        ErrorKind::ArgumentConflict,
+                        "demo takes its directory from --dir, not --db",
+                    )
+                    .exit();
+            }
+            demo::run(dir, io::stdout().lock())
+        }
+        Some(Command::Sql { sql, json }) => {
+            let sql = if sql == "-" {
+                let mut text = String::new();
+                io::stdin()
+                    .read_to_string(&mut text)
+                    .context("cannot read SQL from standard input")?;
+                text
+            } else {
+                sql.clone()
+            };
+            // Parse before opening: a typo needs no database.
+            let script = Script::parse(&sql)?;
+            let db = open(cli.db.as_deref())?;
+            let mut session = db.session(session_info(&cli));
+            let format = if *json { Format::Json } else { Format::Table };
+            script.run(&mut session, &mut Printer::new(io::stdout().lock(), format))
+        }
+        Some(Command::Shell) | None => {
+            let db = open(cli.db.as_deref())?;
+            let session = db.session(session_info(&cli));
+            let (history, location) = match &cli.db {
+                Some(path) => (
+                    Some(path.join(shell::HISTORY_FILE)),
+                    path.display().to_string(),
+                ),
+                None => (None, "an in-memory database".to_owned()),
+            };
+            Shell::new(session, history, location).run()
+        }
+    }
+}
+
+/// Opens the database at `path` (fjall), or an in-memory one.
+fn open(path: Option<&Path>) -> heliosdb_lite::Result<Database> {
+    match path {
+        Some(path) => Database::open(path),
+        None => Database::in_memory(),
+    }
+}
+
+/// Who the session runs as, from the global options.
+fn session_info(cli: &Cli) -> SessionInfo {
+    let user = cli
+        .user
+        .clone()
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "heliosdb".to_owned());
+    cli.custom.iter().fold(
+        SessionInfo::new(user)
+            .application(&cli.app)
+            .client_addr(&cli.client_addr),
+        |info, (key, value)| info.custom(key, value),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn key_value_pairs() {
+        assert_eq!(
+            key_value("tenant=acme=1"),
+            Ok(("tenant".to_owned(), "acme=1".to_owned()))
+        );
+        assert!(key_value("novalue").is_err());
+        assert!(key_value("=x").is_err());
+    }
+}

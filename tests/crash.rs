@@ -60,6 +60,12 @@ fn crash_child_workload() {
     }
 }
 
+/// The number in an `ack N` line; the test harness may print its own text before it.
+fn ack_number(line: &str) -> Option<i64> {
+    let at = line.rfind("ack ")?;
+    line[at + 4..].trim().parse().ok()
+}
+
 #[test]
 fn kill_nine_loses_no_acknowledged_commit() {
     if std::env::var(CHILD_ENV).is_ok() {
@@ -93,8 +99,8 @@ fn kill_nine_loses_no_acknowledged_commit() {
         let mut seen = 0;
         for line in lines.by_ref() {
             let line = line.expect("read child output");
-            if let Some(n) = line.strip_prefix("ack ") {
-                last_ack = Some(n.trim().parse::<i64>().expect("ack number"));
+            if let Some(n) = ack_number(&line) {
+                last_ack = Some(n);
                 seen += 1;
                 if seen >= target_acks || Instant::now() > deadline {
                     // A random extra delay lands the kill anywhere inside the next commit.
@@ -108,8 +114,8 @@ fn kill_nine_loses_no_acknowledged_commit() {
         // Acknowledgements already in the pipe count too: those commits had returned.
         for line in lines {
             let Ok(line) = line else { break };
-            if let Some(n) = line.strip_prefix("ack ") {
-                last_ack = Some(n.trim().parse::<i64>().expect("ack number"));
+            if let Some(n) = ack_number(&line) {
+                last_ack = Some(n);
             }
         }
         let last_ack =

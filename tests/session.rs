@@ -86,6 +86,31 @@ fn bound_parameters_are_values_not_sql<H: Harness>() {
         "x'); DROP TABLE account; --"
     );
     assert_eq!(count(&db, "account"), 3);
+
+    // Parameters take the column's type as the same literal would.
+    s.execute(
+        "CREATE TABLE typed (i INTEGER, d DECIMAL, f FLOAT, day DATE, b BOOLEAN, t TEXT)",
+        &[],
+    )
+    .expect("create typed");
+    let day = heliosdb_lite::chrono::NaiveDate::from_ymd_opt(2024, 5, 1).expect("date");
+    s.execute(
+        "INSERT INTO typed VALUES ($1, $2, $3, $4, $5, $6), ($1, $2, $3, $7, $5, NULL)",
+        &params![-5, 99, 1.5_f32, "2024-05-01", true, "$2", day],
+    )
+    .expect("typed insert");
+    let rows = s
+        .query(
+            "SELECT i, d, f, day, b, t FROM typed WHERE i = $1",
+            &params![-5],
+        )
+        .expect("typed select");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.get::<i64>(0, "i").expect("i"), -5);
+    assert_eq!(rows.get::<f64>(0, "f").expect("f"), 1.5);
+    assert_eq!(rows.get::<String>(0, "t").expect("t"), "$2");
+    assert_eq!(rows.value(0, "day"), rows.value(1, "day"));
+    assert_eq!(rows.value(0, "day"), Some(&Value::Date(day)));
 }
 
 fn explicit_transaction_commit_and_rollback<H: Harness>() {

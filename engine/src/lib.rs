@@ -19,6 +19,7 @@ pub use backend::{
 };
 pub use database::{Database, DatabaseOptions, DurabilityMode};
 pub use error::{CorruptSource, Error, Result};
+pub use gluesql_core::chrono;
 pub use gluesql_core::data::Value;
 pub use session::{FromValue, Output, Param, Rows, Session, SessionInfo};
 pub use store::SqlStore;

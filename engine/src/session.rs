@@ -2,15 +2,21 @@
 
 use crate::error::{Error, Result};
 use crate::store::SqlStore;
+use bigdecimal::BigDecimal;
 use gluesql_core::ast::DataType;
 use gluesql_core::data::Value;
+use gluesql_core::error::Error as GlueError;
 use gluesql_core::executor::{Payload, PayloadVariable, execute};
-use gluesql_core::parse_sql::parse;
 use gluesql_core::sqlparser::ast::Statement as SqlStatement;
+use gluesql_core::sqlparser::dialect::PostgreSqlDialect;
+use gluesql_core::sqlparser::parser::Parser;
 use gluesql_core::store::Planner;
 use gluesql_core::translate::{IntoParamLiteral, ParamLiteral, translate_with_params};
+use sqlparser::ast::{Expr as SqlExpr, Value as SqlValue, visit_expressions_mut};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::ControlFlow;
+use std::str::FromStr;
 
 /// Who is connected and from where. Recorded with every statement the session runs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -59,8 +65,10 @@ impl SessionInfo {
 /// A bound parameter value for `$1`, `$2`, ... placeholders. Build with [`params!`] or
 /// `Param::from(value)`; parameters are passed as values, never spliced into SQL text.
 ///
-/// Rust integers of up to 32 bits bind as `INTEGER` (64-bit) and `f32` as `FLOAT`, the types
-/// a plain `1` or `1.5` literal takes, so `params![1]` fits an `INTEGER` column.
+/// Numbers, strings, booleans and NULL bind exactly as the same literal written in SQL
+/// would — `params![1]` fits an `INTEGER`, `DECIMAL` or `FLOAT` column and `"2024-05-01"` a
+/// `DATE` column — but as a node of the parsed statement, never as SQL text. Other values
+/// (dates, timestamps, bytes, UUIDs, ...) bind as typed values.
 ///
 /// [`params!`]: crate::params
 #[derive(Clone)]
@@ -68,21 +76,7 @@ pub struct Param(ParamLiteral);
 
 impl<T: IntoParamLiteral> From<T> for Param {
     fn from(value: T) -> Self {
-        let literal = value.into_param_literal();
-        let widened = match literal.clone().into_expr() {
-            gluesql_core::ast::Expr::Value(value) => match value {
-                Value::I8(v) => Some(i64::from(v)),
-                Value::I16(v) => Some(i64::from(v)),
-                Value::I32(v) => Some(i64::from(v)),
-                Value::U8(v) => Some(i64::from(v)),
-                Value::U16(v) => Some(i64::from(v)),
-                Value::U32(v) => Some(i64::from(v)),
-                Value::F32(v) => return Param(f64::from(v).into_param_literal()),
-                _ => None,
-            },
-            _ => None,
-        };
-        Param(widened.map_or(literal, IntoParamLiteral::into_param_literal))
+        Param(value.into_param_literal())
     }
 }
 
@@ -90,6 +84,34 @@ impl Param {
     /// SQL NULL.
     pub fn null() -> Self {
         Param(ParamLiteral::null())
+    }
+
+    /// The SQL literal this parameter stands for, when it has one.
+    fn sql_literal(&self) -> Option<SqlExpr> {
+        let number = |text: String| {
+            BigDecimal::from_str(&text)
+                .ok()
+                .map(|n| SqlExpr::Value(SqlValue::Number(n, false)))
+        };
+        match self.value() {
+            Value::Null => Some(SqlExpr::Value(SqlValue::Null)),
+            Value::Bool(b) => Some(SqlExpr::Value(SqlValue::Boolean(b))),
+            Value::Str(s) => Some(SqlExpr::Value(SqlValue::SingleQuotedString(s))),
+            Value::I8(v) => number(v.to_string()),
+            Value::I16(v) => number(v.to_string()),
+            Value::I32(v) => number(v.to_string()),
+            Value::I64(v) => number(v.to_string()),
+            Value::I128(v) => number(v.to_string()),
+            Value::U8(v) => number(v.to_string()),
+            Value::U16(v) => number(v.to_string()),
+            Value::U32(v) => number(v.to_string()),
+            Value::U64(v) => number(v.to_string()),
+            Value::U128(v) => number(v.to_string()),
+            Value::F32(v) if v.is_finite() => number(v.to_string()),
+            Value::F64(v) if v.is_finite() => number(v.to_string()),
+            Value::Decimal(v) => number(v.to_string()),
+            _ => None,
+        }
     }
 
     /// The parameter as a value.
@@ -364,6 +386,26 @@ impl Output {
     }
 }
 
+/// Replaces each `$n` placeholder whose parameter has a SQL literal form with that literal,
+/// in the parsed statement, so it is typed exactly as the literal would be. Placeholders
+/// left in place are bound by GlueSQL as typed values.
+fn bind_literals(statement: &mut SqlStatement, params: &[Param]) {
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let SqlExpr::Value(SqlValue::Placeholder(name)) = expr {
+            let literal = name
+                .strip_prefix('$')
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|index| params.get(index))
+                .and_then(Param::sql_literal);
+            if let Some(literal) = literal {
+                *expr = literal;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
 /// True for statements that cannot write: they need no write lock.
 fn is_read_only(statement: &SqlStatement) -> bool {
     matches!(
@@ -427,11 +469,15 @@ impl Session {
     ///
     /// See the `heliosdb-lite` crate's documentation for a complete example.
     pub fn execute(&mut self, sql: &str, params: &[Param]) -> Result<Vec<Output>> {
-        let statements = parse(sql).map_err(Error::from_glue)?;
-        let params: Vec<ParamLiteral> = params.iter().map(|p| p.0.clone()).collect();
+        // GlueSQL's dialect, parsed here rather than through `gluesql_core::parse_sql`, whose
+        // errors carry the parser's multi-line `Debug` text instead of its message.
+        let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .map_err(|e| Error::Sql(Box::new(GlueError::Parser(e.to_string()))))?;
+        let literals: Vec<ParamLiteral> = params.iter().map(|p| p.0.clone()).collect();
         let mut outputs = Vec::with_capacity(statements.len());
-        for statement in &statements {
-            outputs.push(self.run(statement, &params)?);
+        for statement in &mut statements {
+            bind_literals(statement, params);
+            outputs.push(self.run(statement, &literals)?);
         }
         Ok(outputs)
     }
