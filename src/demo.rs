@@ -260,6 +260,46 @@ impl<W: Write> Demo<W> {
         )?;
         self.run(&mut auditor, "SELECT COUNT(*) AS readings FROM vital_signs")?;
 
+        self.step("The audit trail: every statement above, who ran it, and what it did")?;
+        self.run(
+            &mut auditor,
+            concat!(
+                "SELECT user, operation, COUNT(*) AS events, SUM(affected_rows) AS rows,\n",
+                "  SUM(CASE WHEN success THEN 0 ELSE 1 END) AS failed\n",
+                "  FROM __audit_log GROUP BY user, operation ORDER BY user, operation"
+            ),
+        )?;
+        self.run(
+            &mut auditor,
+            concat!(
+                "SELECT id, user, application, operation, target, success, error\n",
+                "  FROM __audit_log WHERE success = FALSE"
+            ),
+        )?;
+        writeln!(
+            self.out,
+            "  DELETE FROM __audit_log;  -- refused: the audit log is read-only"
+        )?;
+        if let Err(error) = auditor.execute("DELETE FROM __audit_log", &[]) {
+            writeln!(self.out, "    -- {error}")?;
+        }
+
+        self.step("Verify the hash chain from the stored records")?;
+        let report = db.verify()?;
+        writeln!(
+            self.out,
+            "  {} events checked: {}",
+            report.events_checked,
+            if report.is_intact() {
+                "intact".to_owned()
+            } else {
+                report
+                    .problem
+                    .as_ref()
+                    .map_or_else(|| "damaged".to_owned(), ToString::to_string)
+            }
+        )?;
+
         writeln!(
             self.out,
             "\nDone. The database stays in {}; look around with:\n  \

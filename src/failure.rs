@@ -1,10 +1,12 @@
 //! How a failed command is reported: one `error:` line with the causes, and an exit status
 //! that tells the user's mistakes from the machine's.
 
+use crate::audit_cmd::Tampered;
 use crate::script::SyntaxError;
 use std::io;
 
-/// Exit status when the statement or data is at fault (bad SQL, constraint violation).
+/// Exit status when the statement or data is at fault (bad SQL, constraint violation), or
+/// when verification finds tampering.
 pub const USER_ERROR: u8 = 1;
 /// Exit status for usage, I/O and storage errors (clap uses 2 for usage errors too).
 pub const SYSTEM_ERROR: u8 = 2;
@@ -31,10 +33,13 @@ pub fn describe(error: &anyhow::Error) -> String {
     message
 }
 
-/// [`USER_ERROR`] for a syntax error or when the first database error in the chain is about
-/// the caller's statement or data, [`SYSTEM_ERROR`] otherwise.
+/// [`USER_ERROR`] for a syntax error, for tampering found by verification, or when the
+/// first database error in the chain is about the caller's statement or data,
+/// [`SYSTEM_ERROR`] otherwise.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
-    let user = error.chain().any(|cause| cause.is::<SyntaxError>())
+    let user = error
+        .chain()
+        .any(|cause| cause.is::<SyntaxError>() || cause.is::<Tampered>())
         || error
             .chain()
             .find_map(|cause| cause.downcast_ref::<heliosdb_lite::Error>())

@@ -27,8 +27,8 @@ use std::time::Duration;
 pub use heliosdb_backend_fjall::FjallBackend;
 pub use heliosdb_backend_memory::MemoryBackend;
 pub use heliosdb_engine::{
-    DatabaseOptions, DurabilityMode, Error, FromValue, Output, Param, Result, Rows, Session,
-    SessionInfo, SqlStore, StorageBackend, StorageError, Value, params,
+    AppEvent, DatabaseOptions, DurabilityMode, Error, FromValue, Output, Param, Result, Rows,
+    Session, SessionInfo, SqlStore, StorageBackend, StorageError, Value, params,
 };
 
 /// Date and time types for binding `DATE`, `TIMESTAMP` and `TIME` parameters.
@@ -158,6 +158,14 @@ impl DatabaseBuilder {
     #[must_use]
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.options.busy_timeout = timeout;
+        self
+    }
+
+    /// What the audit trail records; default: every statement, transaction, login and
+    /// application event.
+    #[must_use]
+    pub fn audit_policy(mut self, policy: heliosdb_engine::audit::AuditPolicy) -> Self {
+        self.options.audit = policy;
         self
     }
 

@@ -1,9 +1,12 @@
-//! `heliosdb`: the HeliosDB-Lite command line — run SQL, open a shell, or run the demo.
+//! `heliosdb`: the HeliosDB-Lite command line — run SQL, open a shell, run the demo, and
+//! check or read the audit trail.
 //!
 //! Exit status: 0 on success, 1 when the SQL or the data is at fault (syntax error,
-//! constraint violation, ...), 2 for usage, I/O and storage errors. Errors go to standard
-//! error as `error: <message>: <cause>: ...`.
+//! constraint violation, ...) or when `verify` / `verify-export` finds tampering, 2 for
+//! usage, I/O and storage errors. Errors go to standard error as
+//! `error: <message>: <cause>: ...`.
 
+mod audit_cmd;
 mod demo;
 mod failure;
 mod printer;
@@ -77,6 +80,61 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = demo::DEFAULT_DIR)]
         dir: PathBuf,
     },
+    /// Check the audit ledger of the database at --db: recompute every hash from the stored
+    /// events and compare with the stored chain and head. Exit status 1 on tampering.
+    Verify {
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read the audit trail of the database at --db.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Check an audit export file offline, without the database. Exit status 1 on
+    /// tampering. Lines cut from the end of the file cannot be detected this way.
+    VerifyExport {
+        /// The export (`audit export --format jsonl`), or `-` for standard input.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Show the last events as a table (queries shortened; `export` has them in full).
+    Tail {
+        /// How many events.
+        #[arg(short = 'n', value_name = "N", default_value_t = 10)]
+        count: usize,
+    },
+    /// Write events with every field and their hashes, in seq order, verifiable offline
+    /// with `verify-export`.
+    Export {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        /// First seq to export [default: 1].
+        #[arg(long, value_name = "SEQ")]
+        from: Option<u64>,
+        /// Last seq to export [default: the last event].
+        #[arg(long, value_name = "SEQ")]
+        to: Option<u64>,
+        /// Write to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Export formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ExportFormat {
+    /// JSON Lines: one event per line.
+    Jsonl,
 }
 
 /// Parses `KEY=VALUE`.
@@ -104,6 +162,32 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
+        Some(Command::Verify { json }) => {
+            audit_cmd::verify(required_db(&cli, "verify"), *json, io::stdout().lock())
+        }
+        Some(Command::Audit { command }) => {
+            let path = required_db(&cli, "audit");
+            match command {
+                AuditCommand::Tail { count } => audit_cmd::tail(path, *count, io::stdout().lock()),
+                AuditCommand::Export {
+                    format: ExportFormat::Jsonl,
+                    from,
+                    to,
+                    out,
+                } => audit_cmd::export(path, *from, *to, out.as_deref(), io::stdout().lock()),
+            }
+        }
+        Some(Command::VerifyExport { file, json }) => {
+            if cli.db.is_some() {
+                Cli::command()
+                    .error(
+                        ErrorKind::ArgumentConflict,
+                        "verify-export reads only the export file; it takes no --db",
+                    )
+                    .exit();
+            }
+            audit_cmd::verify_export(file, *json, io::stdout().lock())
+        }
         Some(Command::Demo { dir }) => {
             if cli.db.is_some() {
                 Cli::command()
@@ -144,6 +228,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             Shell::new(session, history, location).run()
         }
+    }
+}
+
+/// The --db path, or a usage error (exit status 2): `command` needs a stored database.
+fn required_db<'a>(cli: &'a Cli, command: &str) -> &'a Path {
+    match &cli.db {
+        Some(path) => path,
+        None => Cli::command()
+            .error(
+                ErrorKind::MissingRequiredArgument,
+                format!("{command} needs the database: --db PATH"),
+            )
+            .exit(),
     }
 }
 

@@ -161,6 +161,34 @@ fn kill_nine_loses_no_acknowledged_commit() {
                 items.get::<i64>(i, "n").expect("n")
             );
         }
+        let report = db.verify().expect("verify after kill");
+        assert!(report.is_intact(), "round {round}: {report:?}");
+        // The audit trail matches the data exactly: one COMMIT event and one ledger INSERT
+        // event per committed transaction, none for the transaction the kill cut short.
+        let commits = s
+            .query(
+                "SELECT COUNT(*) AS c FROM __audit_log WHERE operation = 'COMMIT' AND success = TRUE",
+                &[],
+            )
+            .expect("commit events")
+            .get::<i64>(0, "c")
+            .expect("c");
+        assert_eq!(
+            commits, max,
+            "round {round}: COMMIT events != committed transactions"
+        );
+        let ledger_inserts = s
+            .query(
+                "SELECT COUNT(*) AS c FROM __audit_log WHERE operation = 'INSERT' AND target = 'ledger'",
+                &[],
+            )
+            .expect("insert events")
+            .get::<i64>(0, "c")
+            .expect("c");
+        assert_eq!(
+            ledger_inserts, max,
+            "round {round}: audit events != ledger rows"
+        );
         acked_total = max;
     }
     assert!(acked_total >= KILLS as i64);

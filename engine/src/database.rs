@@ -1,5 +1,7 @@
 //! `Database`: one open database, shared by any number of sessions on any number of threads.
 
+use crate::audit::ledger::{self, Head};
+use crate::audit::{AuditEvent, AuditPolicy};
 use crate::backend::{Durability, StorageBackend, StorageError, WriteBatch};
 use crate::catalog;
 use crate::error::{Error, Result};
@@ -44,6 +46,8 @@ pub struct DatabaseOptions {
     pub busy_timeout: Duration,
     /// Name of the database, recorded in session metadata.
     pub name: String,
+    /// What the audit trail records.
+    pub audit: AuditPolicy,
 }
 
 impl Default for DatabaseOptions {
@@ -52,6 +56,7 @@ impl Default for DatabaseOptions {
             durability: DurabilityMode::default(),
             busy_timeout: Duration::from_secs(5),
             name: "main".to_owned(),
+            audit: AuditPolicy::default(),
         }
     }
 }
@@ -71,6 +76,9 @@ pub(crate) struct Shared {
     options: DatabaseOptions,
     next_session_id: AtomicU64,
     syncer: Mutex<Option<Syncer>>,
+    database_id: [u8; 16],
+    /// The ledger head; held while sealing and committing, so seqs follow commit order.
+    ledger: Mutex<Head>,
 }
 
 struct Syncer {
@@ -96,12 +104,55 @@ impl Shared {
         })
     }
 
-    /// Commits `batch` atomically. The caller proves it holds the write lock by lending the
-    /// guard.
-    pub(crate) fn commit(&self, _writer: &WriterGuard, batch: WriteBatch) -> Result<()> {
+    pub(crate) fn options(&self) -> &DatabaseOptions {
+        &self.options
+    }
+
+    pub(crate) fn database_id(&self) -> [u8; 16] {
+        self.database_id
+    }
+
+    pub(crate) fn policy(&self) -> &AuditPolicy {
+        &self.options.audit
+    }
+
+    pub(crate) fn next_session_id(&self) -> u64 {
+        self.next_session_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The ledger head as of the last commit.
+    pub(crate) fn head(&self) -> Head {
+        *self.ledger.lock()
+    }
+
+    /// Commits `batch` and seals `events` into the ledger, in one atomic backend commit.
+    /// Data writes need the write lock, which the caller proves by lending its guard;
+    /// audit-only commits (queries, failures, rollbacks) need only the ledger lock.
+    pub(crate) fn commit(
+        &self,
+        writer: Option<&WriterGuard>,
+        batch: WriteBatch,
+        events: &mut [AuditEvent],
+    ) -> Result<()> {
+        let has_data = !batch.is_empty();
+        if has_data && writer.is_none() {
+            return Err(Error::Internal(
+                "data commit without the write lock".to_owned(),
+            ));
+        }
+        if !has_data && events.is_empty() {
+            return Ok(());
+        }
         if self.poisoned.load(Ordering::Acquire) {
             return Err(StorageError::Poisoned.into());
         }
+        let mut batch = batch;
+        let mut head = self.ledger.lock();
+        let next_head = if events.is_empty() {
+            *head
+        } else {
+            ledger::seal(*head, events, &mut batch)?
+        };
         batch.validate()?;
         let durability = match self.options.durability {
             DurabilityMode::Sync => Durability::Sync,
@@ -109,7 +160,10 @@ impl Shared {
         };
         match self.backend.commit(batch, durability) {
             Ok(()) => {
-                self.version.fetch_add(1, Ordering::AcqRel);
+                *head = next_head;
+                if has_data {
+                    self.version.fetch_add(1, Ordering::AcqRel);
+                }
                 self.dirty.store(true, Ordering::Release);
                 Ok(())
             }
@@ -180,6 +234,16 @@ impl Database {
         options: DatabaseOptions,
     ) -> Result<Database> {
         catalog::initialize(&*backend)?;
+        backend.ensure_keyspace(ledger::KS_AUDIT)?;
+        backend.ensure_keyspace(ledger::KS_AUDIT_INDEX)?;
+        let snapshot = backend.snapshot()?;
+        let mut batch = WriteBatch::new();
+        let database_id = ledger::load_or_create_database_id(&*snapshot, &mut batch)?;
+        if !batch.is_empty() {
+            backend.commit(batch, Durability::Sync)?;
+        }
+        let head = ledger::load_head(&*snapshot, &database_id)?;
+        drop(snapshot);
         let shared = Arc::new(Shared {
             backend,
             writer: Arc::new(Mutex::new(())),
@@ -189,6 +253,8 @@ impl Database {
             options,
             next_session_id: AtomicU64::new(1),
             syncer: Mutex::new(None),
+            database_id,
+            ledger: Mutex::new(head),
         });
         if let DurabilityMode::Group { interval } = shared.options.durability {
             let syncer = start_syncer(Arc::downgrade(&shared), interval)?;
@@ -200,7 +266,7 @@ impl Database {
     /// Opens a session: the unit of work, carrying who is connected and from where.
     /// A session is used by one thread at a time; open one per thread or per request.
     pub fn session(&self, info: SessionInfo) -> Session {
-        let id = self.shared.next_session_id.fetch_add(1, Ordering::Relaxed);
+        let id = self.shared.next_session_id();
         Session::new(self.sql_store(), info, id)
     }
 
@@ -223,6 +289,23 @@ impl Database {
     /// Makes every commit so far durable against power loss.
     pub fn persist(&self) -> Result<()> {
         self.shared.persist()
+    }
+
+    /// The database's random id, fixed at creation; it seeds the audit chain.
+    pub fn database_id(&self) -> [u8; 16] {
+        self.shared.database_id()
+    }
+
+    /// The ledger head: seq and chain hash of the last audit event.
+    pub fn audit_head(&self) -> Head {
+        self.shared.head()
+    }
+
+    /// Recomputes every leaf and chain hash of the audit ledger from the stored records
+    /// (never from a cached head), streaming with constant memory, and reports the first
+    /// problem: the exact seq and what is wrong.
+    pub fn verify(&self) -> Result<crate::audit::VerifyReport> {
+        crate::audit::verify(self.backend())
     }
 
     /// True after a failed write or fsync: every later write fails until the database is

@@ -28,6 +28,13 @@ pub enum Error {
     /// A transaction command does not fit the session's state (e.g. nested `BEGIN`).
     #[error("transaction error: {0}")]
     Transaction(String),
+    /// `__audit_log` cannot be changed: not by INSERT, UPDATE, DELETE, DROP, ALTER or
+    /// CREATE INDEX. The attempt itself is recorded.
+    #[error("__audit_log is read-only: {operation} is not allowed (the attempt has been recorded)")]
+    AuditLogReadOnly {
+        /// What was attempted.
+        operation: String,
+    },
     /// The statement is valid SQL that this engine does not support.
     #[error("not supported: {0}")]
     Unsupported(String),
@@ -131,6 +138,7 @@ impl Error {
             Error::Sql(_) => "sql",
             Error::Param { .. } => "param",
             Error::Transaction(_) => "transaction",
+            Error::AuditLogReadOnly { .. } => "permission",
             Error::Unsupported(_) => "unsupported",
             Error::Constraint(_) | Error::Unkeyable { .. } => "constraint",
             Error::Conflict | Error::Busy { .. } => "concurrency",
@@ -144,7 +152,13 @@ impl Error {
     pub fn is_user_error(&self) -> bool {
         matches!(
             self.kind(),
-            "sql" | "param" | "transaction" | "unsupported" | "constraint" | "concurrency"
+            "sql"
+                | "param"
+                | "transaction"
+                | "unsupported"
+                | "constraint"
+                | "concurrency"
+                | "permission"
         )
     }
 }

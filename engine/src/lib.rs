@@ -4,8 +4,10 @@
 //! Most users depend on the `heliosdb-lite` crate, which wires the default backends.
 #![deny(unsafe_code)]
 
+pub mod audit;
 pub mod backend;
 pub mod catalog;
+pub mod classify;
 pub mod codec;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -21,5 +23,5 @@ pub use database::{Database, DatabaseOptions, DurabilityMode};
 pub use error::{CorruptSource, Error, Result};
 pub use gluesql_core::chrono;
 pub use gluesql_core::data::Value;
-pub use session::{FromValue, Output, Param, Rows, Session, SessionInfo};
+pub use session::{AppEvent, FromValue, Output, Param, Rows, Session, SessionInfo};
 pub use store::SqlStore;

@@ -1,5 +1,7 @@
 //! `Session`: who is connected, and the statements they run.
 
+use crate::audit::{AuditEvent, ParamCapture, table as audit_table};
+use crate::classify::{Classification, EventClass, classify, writes_table};
 use crate::error::{Error, Result};
 use crate::store::SqlStore;
 use bigdecimal::BigDecimal;
@@ -12,11 +14,14 @@ use gluesql_core::sqlparser::dialect::PostgreSqlDialect;
 use gluesql_core::sqlparser::parser::Parser;
 use gluesql_core::store::Planner;
 use gluesql_core::translate::{IntoParamLiteral, ParamLiteral, translate_with_params};
-use sqlparser::ast::{Expr as SqlExpr, Value as SqlValue, visit_expressions_mut};
+use sqlparser::ast::{
+    Expr as SqlExpr, FunctionArguments, Ident, Value as SqlValue, visit_expressions_mut,
+};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::ControlFlow;
 use std::str::FromStr;
+use std::time::Instant;
 
 /// Who is connected and from where. Recorded with every statement the session runs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -444,7 +449,8 @@ impl fmt::Debug for Session {
 }
 
 impl Session {
-    pub(crate) fn new(store: SqlStore, info: SessionInfo, id: u64) -> Self {
+    pub(crate) fn new(mut store: SqlStore, info: SessionInfo, id: u64) -> Self {
+        store.set_managed();
         Self { store, info, id }
     }
 
@@ -467,17 +473,42 @@ impl Session {
     /// returning one [`Output`] per statement. Stops at the first failing statement and
     /// returns its error; statements before it keep their effect.
     ///
+    /// Every statement — also a failing one — produces an audit event (as the database's
+    /// [`AuditPolicy`](crate::audit::AuditPolicy) selects), sealed into `__audit_log` in the
+    /// same atomic commit as the statement's data change. Inside `BEGIN ... COMMIT` the
+    /// events become durable with the `COMMIT`; after `ROLLBACK` the data is gone but the
+    /// statements and the rollback are still recorded.
+    ///
     /// See the `heliosdb-lite` crate's documentation for a complete example.
     pub fn execute(&mut self, sql: &str, params: &[Param]) -> Result<Vec<Output>> {
+        let started = Instant::now();
+        let timestamp_us = now_micros();
         // GlueSQL's dialect, parsed here rather than through `gluesql_core::parse_sql`, whose
         // errors carry the parser's multi-line `Debug` text instead of its message.
-        let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-            .map_err(|e| Error::Sql(Box::new(GlueError::Parser(e.to_string()))))?;
-        let literals: Vec<ParamLiteral> = params.iter().map(|p| p.0.clone()).collect();
+        let mut statements = match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
+            Ok(statements) => statements,
+            Err(e) => {
+                let error = Error::Sql(Box::new(GlueError::Parser(e.to_string())));
+                let classification = Classification {
+                    class: EventClass::System,
+                    operation: "INVALID",
+                    targets: Vec::new(),
+                    written: Vec::new(),
+                };
+                let event = self.event(&classification, sql, params, timestamp_us);
+                self.record_outcome(event, started, Err(&error), false);
+                return Err(error);
+            }
+        };
+        let single = statements.len() == 1;
         let mut outputs = Vec::with_capacity(statements.len());
         for statement in &mut statements {
-            bind_literals(statement, params);
-            outputs.push(self.run(statement, &literals)?);
+            let text = if single {
+                sql.trim().to_owned()
+            } else {
+                statement.to_string()
+            };
+            outputs.push(self.run(statement, &text, params)?);
         }
         Ok(outputs)
     }
@@ -493,27 +524,306 @@ impl Session {
         }
     }
 
-    fn run(&mut self, statement: &SqlStatement, params: &[ParamLiteral]) -> Result<Output> {
-        let in_transaction = self.store.in_transaction();
-        if !in_transaction && !is_read_only(statement) {
-            // Lock before planning, so the plan and the write see the same data.
-            self.store.prepare_write()?;
+    /// Records that `user` logged in on this session (an AUTH `LOGIN` event) and makes it
+    /// the session's user from now on.
+    pub fn login(&mut self, user: impl Into<String>) -> Result<()> {
+        self.info.user = user.into();
+        self.record_app_event(
+            EventClass::Auth,
+            "LOGIN",
+            Vec::new(),
+            "",
+            true,
+            BTreeMap::new(),
+        )
+    }
+
+    /// Records that the session's user logged out (an AUTH `LOGOUT` event).
+    pub fn logout(&mut self) -> Result<()> {
+        self.record_app_event(
+            EventClass::Auth,
+            "LOGOUT",
+            Vec::new(),
+            "",
+            true,
+            BTreeMap::new(),
+        )
+    }
+
+    /// Records an application event (class APP): an electronic signature, a consent, an
+    /// export, anything the application must be able to prove happened. Inside a
+    /// transaction it commits with the transaction; otherwise at once.
+    pub fn record_event(&mut self, event: AppEvent) -> Result<()> {
+        let AppEvent {
+            operation,
+            targets,
+            detail,
+            success,
+            custom,
+        } = event;
+        let operation = operation.trim().to_uppercase();
+        if operation.is_empty() {
+            return Err(Error::Unsupported(
+                "an application event needs an operation name".to_owned(),
+            ));
         }
-        let savepoint = if in_transaction {
-            self.store.savepoint()
-        } else {
-            None
+        self.record_app_event(
+            EventClass::App,
+            &operation,
+            targets,
+            &detail,
+            success,
+            custom,
+        )
+    }
+
+    fn record_app_event(
+        &mut self,
+        class: EventClass,
+        operation: &str,
+        targets: Vec<String>,
+        detail: &str,
+        success: bool,
+        custom: BTreeMap<String, String>,
+    ) -> Result<()> {
+        let shared = self.store.shared();
+        let (query, query_truncated) = shared.policy().truncate(detail);
+        let mut merged = self.info.custom.clone();
+        merged.extend(custom);
+        let event = AuditEvent {
+            timestamp_us: now_micros(),
+            database_id: shared.database_id(),
+            session_id: self.id,
+            user: self.info.user.clone(),
+            client_addr: self.info.client_addr.clone().unwrap_or_default(),
+            application: self.info.application.clone().unwrap_or_default(),
+            database: shared.options().name.clone(),
+            class,
+            operation: operation.to_owned(),
+            targets,
+            query,
+            query_truncated,
+            success,
+            custom: merged,
+            ..AuditEvent::default()
         };
-        let result = translate_with_params(statement, params)
-            .and_then(|translated| self.store.plan(translated.into()))
-            .and_then(|plan| execute(&mut self.store, &plan));
-        self.store.release_pending();
-        match result {
-            Ok(payload) => Ok(Output::from_payload(payload)),
+        if !shared.policy().records(&event) {
+            return Ok(());
+        }
+        self.store.push_event(event);
+        if self.store.in_transaction() {
+            return Ok(());
+        }
+        self.store.end(true).map_err(|(error, _)| error)
+    }
+
+    /// A new event for `classification`, with the session's metadata.
+    fn event(
+        &self,
+        classification: &Classification,
+        text: &str,
+        params: &[Param],
+        timestamp_us: i64,
+    ) -> AuditEvent {
+        let shared = self.store.shared();
+        let policy = shared.policy();
+        let (query, query_truncated) = policy.truncate(text);
+        let params = params
+            .iter()
+            .map(|p| match policy.params {
+                ParamCapture::Values => String::from(&p.value()),
+                ParamCapture::Redacted => "?".to_owned(),
+            })
+            .collect();
+        AuditEvent {
+            seq: 0,
+            timestamp_us,
+            database_id: shared.database_id(),
+            session_id: self.id,
+            user: self.info.user.clone(),
+            client_addr: self.info.client_addr.clone().unwrap_or_default(),
+            application: self.info.application.clone().unwrap_or_default(),
+            database: shared.options().name.clone(),
+            class: classification.class,
+            operation: classification.operation.to_owned(),
+            targets: classification.targets.clone(),
+            query,
+            query_truncated,
+            params,
+            rows: 0,
+            success: true,
+            error: None,
+            duration_us: 0,
+            custom: self.info.custom.clone(),
+        }
+    }
+
+    /// Completes `event` with the outcome and queues it (if the policy records it, or
+    /// `always`). Outside a transaction it is committed now, alone.
+    fn record_outcome(
+        &mut self,
+        mut event: AuditEvent,
+        started: Instant,
+        outcome: std::result::Result<&Output, &Error>,
+        always: bool,
+    ) {
+        event.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        match outcome {
+            Ok(output) => event.rows = output_rows(output),
             Err(error) => {
-                let error = self.store.convert_error(error);
-                if let Some(savepoint) = savepoint {
+                event.success = false;
+                event.error = Some(error.to_string());
+            }
+        }
+        if always || self.store.shared().policy().records(&event) {
+            self.store.push_event(event);
+        }
+        if !self.store.in_transaction() {
+            // Audit-only commit. If even that fails the database is poisoned and the
+            // caller already holds the statement's error.
+            let _ = self.store.end(false);
+        }
+    }
+
+    fn run(
+        &mut self,
+        statement: &mut SqlStatement,
+        text: &str,
+        params: &[Param],
+    ) -> Result<Output> {
+        let started = Instant::now();
+        let timestamp_us = now_micros();
+        let classification = classify(statement);
+        let mut event = self.event(&classification, text, params, timestamp_us);
+
+        if writes_table(statement, audit_table::AUDIT_TABLE) {
+            let error = Error::AuditLogReadOnly {
+                operation: classification.operation.replace('_', " "),
+            };
+            // Attempts on the audit log are always recorded, whatever the policy.
+            self.record_outcome(event, started, Err(&error), true);
+            return Err(error);
+        }
+
+        match statement {
+            SqlStatement::StartTransaction { .. } => {
+                let result = self
+                    .store
+                    .begin_explicit()
+                    .map(|()| Output::Done { statement: "BEGIN" });
+                self.finish_statement(event, started, result)
+            }
+            SqlStatement::Commit { .. } | SqlStatement::Rollback { .. } => {
+                let commit = matches!(statement, SqlStatement::Commit { .. });
+                let output = Output::Done {
+                    statement: if commit { "COMMIT" } else { "ROLLBACK" },
+                };
+                if !self.store.in_transaction() {
+                    // Nothing to end: recorded, and a no-op as in GlueSQL.
+                    return self.finish_statement(event, started, Ok(output));
+                }
+                event.duration_us =
+                    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                let policy_records = self.store.shared().policy().records(&event);
+                if policy_records {
+                    self.store.push_event(event.clone());
+                }
+                match self.store.end(commit) {
+                    Ok(()) => Ok(output),
+                    Err((error, mut events)) => {
+                        // Nothing was written. Record the statements and the failed end of
+                        // the transaction on their own.
+                        if policy_records {
+                            events.pop();
+                        }
+                        event.success = false;
+                        event.error = Some(error.to_string());
+                        events.push(event);
+                        for event in events {
+                            self.store.push_event(event);
+                        }
+                        let _ = self.store.end(false);
+                        Err(error)
+                    }
+                }
+            }
+            _ => {
+                let in_transaction = self.store.in_transaction();
+                let prepared = if in_transaction {
+                    Ok(())
+                } else {
+                    // Writers lock before their snapshot, so the plan and the write see
+                    // the same data; readers take a snapshot and never wait.
+                    let locked = if is_read_only(statement) {
+                        Ok(())
+                    } else {
+                        self.store.prepare_write()
+                    };
+                    locked.and_then(|()| self.store.begin_implicit())
+                };
+                if let Err(error) = prepared {
+                    self.store.release_pending();
+                    return self.finish_statement(event, started, Err(error));
+                }
+                let savepoint = if in_transaction {
+                    self.store.savepoint()
+                } else {
+                    None
+                };
+                rewrite_user_identifier(statement);
+                bind_literals(statement, params);
+                let literals: Vec<ParamLiteral> = params.iter().map(|p| p.0.clone()).collect();
+                let result = translate_with_params(statement, &literals)
+                    .and_then(|translated| self.store.plan(translated.into()))
+                    .and_then(|plan| execute(&mut self.store, &plan))
+                    .map(Output::from_payload)
+                    .map_err(|error| self.store.convert_error(error));
+                if let (Err(_), Some(savepoint)) = (&result, savepoint) {
                     self.store.restore(savepoint);
+                }
+                self.finish_statement(event, started, result)
+            }
+        }
+    }
+
+    /// Records the statement's event and, outside a transaction, commits the statement
+    /// (its writes if it succeeded) together with the event.
+    fn finish_statement(
+        &mut self,
+        mut event: AuditEvent,
+        started: Instant,
+        result: Result<Output>,
+    ) -> Result<Output> {
+        event.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        match &result {
+            Ok(output) => event.rows = output_rows(output),
+            Err(error) => {
+                event.success = false;
+                event.error = Some(error.to_string());
+            }
+        }
+        let records = self.store.shared().policy().records(&event);
+        if self.store.in_transaction() {
+            if records {
+                self.store.push_event(event);
+            }
+            return result;
+        }
+        if records {
+            self.store.push_event(event.clone());
+        }
+        let commit = result.is_ok();
+        match self.store.end(commit) {
+            Ok(()) => result,
+            Err((error, _)) => {
+                // The statement's writes and its event were not written. Record the
+                // failure on its own (this fails too if the database is poisoned).
+                if records {
+                    event.success = false;
+                    event.error = Some(error.to_string());
+                    event.rows = 0;
+                    self.store.push_event(event);
+                    let _ = self.store.end(false);
                 }
                 Err(error)
             }
@@ -521,9 +831,111 @@ impl Session {
     }
 }
 
+/// Rows an output affected or returned.
+fn output_rows(output: &Output) -> u64 {
+    match output {
+        Output::Rows(rows) => u64::try_from(rows.len()).unwrap_or(u64::MAX),
+        Output::Affected { count, .. } => *count,
+        Output::Done { .. } => 0,
+    }
+}
+
+fn now_micros() -> i64 {
+    gluesql_core::chrono::Utc::now().timestamp_micros()
+}
+
+/// Turns a bare `user` (which the parser reads as the SQL `USER` function, unsupported by
+/// GlueSQL) into the column reference the brief's queries mean: `WHERE user = 'alice'`.
+fn rewrite_user_identifier(statement: &mut SqlStatement) {
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let SqlExpr::Function(function) = expr {
+            let bare = matches!(function.args, FunctionArguments::None);
+            if bare
+                && function.name.0.len() == 1
+                && function.name.0[0].value.eq_ignore_ascii_case("user")
+            {
+                *expr = SqlExpr::Identifier(Ident::new(function.name.0[0].value.clone()));
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// An application-level audit event, for [`Session::record_event`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppEvent {
+    /// Operation name, stored upper-case (`ESIGN`, `CONSENT_GRANTED`, `EXPORT`, ...).
+    pub operation: String,
+    /// Tables or records the event concerns.
+    pub targets: Vec<String>,
+    /// Free text, stored in the `query` column (cut to `max_query_length`).
+    pub detail: String,
+    /// Whether the action succeeded.
+    pub success: bool,
+    /// Extra fields, merged over the session's custom fields.
+    pub custom: BTreeMap<String, String>,
+}
+
+impl AppEvent {
+    /// A successful event named `operation`.
+    pub fn new(operation: impl Into<String>) -> Self {
+        Self {
+            operation: operation.into(),
+            success: true,
+            ..Self::default()
+        }
+    }
+
+    /// Sets the detail text.
+    #[must_use]
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+
+    /// Adds a target.
+    #[must_use]
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.targets.push(target.into());
+        self
+    }
+
+    /// Adds a custom field.
+    #[must_use]
+    pub fn custom(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.custom.insert(key.into(), value.into());
+        self
+    }
+
+    /// Marks the event as a failed action.
+    #[must_use]
+    pub fn failed(mut self) -> Self {
+        self.success = false;
+        self
+    }
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
-        // An open transaction is rolled back: its writes were never committed.
-        let _ = gluesql_core::store::Transaction::rollback(&mut self.store);
+        // An open transaction is rolled back: its writes were never committed, but its
+        // statements and the rollback are recorded.
+        if self.store.in_transaction() {
+            let classification = Classification {
+                class: EventClass::Txn,
+                operation: "ROLLBACK",
+                targets: Vec::new(),
+                written: Vec::new(),
+            };
+            let event = self.event(
+                &classification,
+                "-- implicit ROLLBACK: session closed inside a transaction",
+                &[],
+                now_micros(),
+            );
+            if self.store.shared().policy().records(&event) {
+                self.store.push_event(event);
+            }
+        }
+        let _ = self.store.end(false);
     }
 }

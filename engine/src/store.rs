@@ -14,6 +14,7 @@
 //!
 //! [`StorageBackend`]: crate::backend::StorageBackend
 
+use crate::audit::{AuditEvent, ledger, table as audit_table};
 use crate::backend::{Direction, KvIter, Snapshot, StorageError, WriteBatch, prefix_successor};
 use crate::catalog::{
     self, FUNCTION_PREFIX, KS_CATALOG, KS_INDEX, KS_ROWS, NEXT_TABLE_ID_KEY, TABLE_PREFIX,
@@ -46,6 +47,8 @@ pub(crate) enum Space {
     Catalog,
     Rows,
     Index,
+    Audit,
+    AuditIndex,
 }
 
 impl Space {
@@ -54,6 +57,8 @@ impl Space {
             Space::Catalog => KS_CATALOG,
             Space::Rows => KS_ROWS,
             Space::Index => KS_INDEX,
+            Space::Audit => ledger::KS_AUDIT,
+            Space::AuditIndex => ledger::KS_AUDIT_INDEX,
         }
     }
 }
@@ -115,15 +120,11 @@ impl<'a> View<'a> {
                 let hi = match &upper {
                     Bound::Included(k) => Bound::Included((space, k.clone())),
                     Bound::Excluded(k) => Bound::Excluded((space, k.clone())),
-                    Bound::Unbounded => match space {
-                        Space::Catalog => Bound::Excluded((Space::Rows, Vec::new())),
-                        Space::Rows => Bound::Excluded((Space::Index, Vec::new())),
-                        Space::Index => Bound::Unbounded,
-                    },
+                    Bound::Unbounded => Bound::Unbounded,
                 };
                 overlay
                     .range((lo, hi))
-                    .filter(|((s, _), _)| *s == space)
+                    .take_while(|((s, _), _)| *s == space)
                     .map(|((_, k), v)| (k.clone(), v.clone()))
                     .collect()
             }
@@ -158,6 +159,18 @@ impl<'a> View<'a> {
             .transpose()
     }
 
+    /// A table's record, or a stand-in record for `__audit_log`.
+    fn table_or_audit(&self, name: &str) -> Result<Option<TableRecord>> {
+        if audit_table::is_audit_table(name) {
+            return Ok(Some(TableRecord {
+                id: ledger::AUDIT_TABLE_ID,
+                created_micros: 0,
+                schema: audit_table::schema(),
+            }));
+        }
+        self.table(name)
+    }
+
     fn tables(&self) -> Result<Vec<TableRecord>> {
         self.scan_prefix(Space::Catalog, TABLE_PREFIX, Direction::Forward)?
             .map(|entry| {
@@ -172,6 +185,40 @@ impl<'a> View<'a> {
         self.get(Space::Rows, &row_key)?
             .map(|bytes| decode_row(&bytes).map_err(|e| corrupt(KS_ROWS, "row", &row_key, e)))
             .transpose()
+    }
+
+    /// A row of a table or of `__audit_log` (`AUDIT_TABLE_ID`).
+    fn row_by_key(&self, table_id: u64, key: &Key) -> Result<Option<Vec<Value>>> {
+        if table_id != ledger::AUDIT_TABLE_ID {
+            return self.row(table_id, key);
+        }
+        let Key::I64(seq) = key else {
+            return Ok(None);
+        };
+        let Ok(seq) = u64::try_from(*seq) else {
+            return Ok(None);
+        };
+        let record_key = ledger::record_key(seq);
+        self.get(Space::Audit, &record_key)?
+            .map(|value| ledger::decode_record(&record_key, &value).map(|r| audit_table::row(&r)))
+            .transpose()
+    }
+
+    /// Every `__audit_log` row, in seq order.
+    fn audit_rows(self) -> Result<impl Iterator<Item = Result<(Key, Vec<Value>)>> + 'a> {
+        Ok(self
+            .scan(
+                Space::Audit,
+                Bound::Unbounded,
+                Bound::Unbounded,
+                Direction::Forward,
+            )?
+            .map(|entry| {
+                let (key, value) = entry?;
+                let record = ledger::decode_record(&key, &value)?;
+                let seq = ledger::seq_as_i64(record.event.seq)?;
+                Ok((Key::I64(seq), audit_table::row(&record)))
+            }))
     }
 
     fn rows(self, table_id: u64) -> Result<impl Iterator<Item = Result<(Key, Vec<Value>)>> + 'a> {
@@ -315,6 +362,12 @@ pub struct SqlStore {
     functions_version: Option<u64>,
     /// Our typed error behind the last `StorageMsg` handed to GlueSQL, so it round-trips.
     error: RefCell<Option<Error>>,
+    /// When true (sessions), the session decides when a statement commits: autocommit
+    /// statements run in an implicit transaction that GlueSQL does not commit, so their
+    /// audit events can join the same batch.
+    managed: bool,
+    /// Audit events waiting for the end of the transaction.
+    events: Vec<AuditEvent>,
 }
 
 impl SqlStore {
@@ -326,7 +379,53 @@ impl SqlStore {
             functions: BTreeMap::new(),
             functions_version: None,
             error: RefCell::new(None),
+            managed: false,
+            events: Vec::new(),
         }
+    }
+
+    /// Puts the session in charge of commits (see the `managed` field).
+    pub(crate) fn set_managed(&mut self) {
+        self.managed = true;
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// Starts an implicit transaction for one statement, if none is open.
+    pub(crate) fn begin_implicit(&mut self) -> Result<()> {
+        if self.txn.is_none() {
+            self.start(false)?;
+        }
+        Ok(())
+    }
+
+    /// Starts `BEGIN ... COMMIT`.
+    pub(crate) fn begin_explicit(&mut self) -> Result<()> {
+        match &self.txn {
+            Some(txn) if txn.explicit => Err(Error::Transaction(
+                "a transaction is already in progress; COMMIT or ROLLBACK it first".to_owned(),
+            )),
+            _ => {
+                self.txn = None;
+                self.pending_writer = None;
+                self.start(true)
+            }
+        }
+    }
+
+    /// Queues an audit event; it is sealed with the transaction's commit or rollback.
+    pub(crate) fn push_event(&mut self, event: AuditEvent) {
+        self.events.push(event);
+    }
+
+    /// Ends the current transaction. `commit` applies its writes; either way the queued
+    /// audit events are sealed, in the same batch as the writes. On failure nothing was
+    /// written and the events are handed back so the caller can record the failure.
+    pub(crate) fn end(&mut self, commit: bool) -> Result<(), (Error, Vec<AuditEvent>)> {
+        let events = std::mem::take(&mut self.events);
+        self.finish_with(commit, events)
     }
 
     /// Takes the write lock now, so the next autocommit statement snapshots after every
@@ -439,29 +538,40 @@ impl SqlStore {
     }
 
     fn finish(&mut self, commit: bool) -> Result<()> {
+        let events = std::mem::take(&mut self.events);
+        self.finish_with(commit, events).map_err(|(error, _)| error)
+    }
+
+    fn finish_with(
+        &mut self,
+        commit: bool,
+        mut events: Vec<AuditEvent>,
+    ) -> Result<(), (Error, Vec<AuditEvent>)> {
         self.pending_writer = None;
-        let Some(txn) = self.txn.take() else {
-            return Ok(());
-        };
-        if !commit {
-            self.functions_version = None;
-            return Ok(());
-        }
-        let (Some(writer), false) = (txn.writer.as_ref(), txn.overlay.is_empty()) else {
-            return Ok(());
-        };
+        let txn = self.txn.take();
         let mut batch = WriteBatch::new();
-        for ((space, key), value) in txn.overlay.iter() {
-            match value {
-                Some(value) => batch.put(space.name(), key.clone(), value.clone()),
-                None => batch.delete(space.name(), key.clone()),
+        let mut writer = None;
+        if let Some(txn) = txn {
+            if commit && txn.writer.is_some() && !txn.overlay.is_empty() {
+                for ((space, key), value) in txn.overlay.iter() {
+                    match value {
+                        Some(value) => batch.put(space.name(), key.clone(), value.clone()),
+                        None => batch.delete(space.name(), key.clone()),
+                    }
+                }
+                writer = txn.writer;
+            } else if !commit {
+                self.functions_version = None;
             }
         }
-        let result = self.shared.commit(writer, batch);
-        if result.is_err() {
-            self.functions_version = None;
+        if batch.is_empty() && events.is_empty() {
+            return Ok(());
         }
-        result
+        let result = self.shared.commit(writer.as_ref(), batch, &mut events);
+        result.map_err(|error| {
+            self.functions_version = None;
+            (error, events)
+        })
     }
 
     /// The transaction, holding the write lock.
@@ -597,6 +707,7 @@ impl SqlStore {
     }
 
     fn do_insert_schema(&mut self, schema: &Schema) -> Result<()> {
+        refuse_audit_write(&[schema.table_name.as_str()], "CREATE/ALTER TABLE")?;
         match self.table(&schema.table_name)? {
             Some(mut record) => {
                 // Keep index entries in step with the schema's list of indexes.
@@ -630,6 +741,7 @@ impl SqlStore {
     }
 
     fn do_delete_schema(&mut self, table_name: &str) -> Result<()> {
+        refuse_audit_write(&[table_name], "DROP TABLE")?;
         let Some(record) = self.table(table_name)? else {
             return Ok(());
         };
@@ -640,6 +752,7 @@ impl SqlStore {
     }
 
     fn do_append(&mut self, table_name: &str, rows: Vec<Vec<Value>>) -> Result<()> {
+        refuse_audit_write(&[table_name], "INSERT")?;
         let record = self.require_table(table_name)?;
         let specs = index_specs(&record);
         let columns = column_names(&record.schema);
@@ -659,6 +772,7 @@ impl SqlStore {
     }
 
     fn do_insert(&mut self, table_name: &str, rows: Vec<(Key, Vec<Value>)>) -> Result<()> {
+        refuse_audit_write(&[table_name], "INSERT/UPDATE")?;
         let record = self.require_table(table_name)?;
         let specs = index_specs(&record);
         let columns = column_names(&record.schema);
@@ -669,6 +783,7 @@ impl SqlStore {
     }
 
     fn do_delete(&mut self, table_name: &str, keys: Vec<Key>) -> Result<()> {
+        refuse_audit_write(&[table_name], "DELETE")?;
         let record = self.require_table(table_name)?;
         let specs = index_specs(&record);
         let columns = column_names(&record.schema);
@@ -681,6 +796,7 @@ impl SqlStore {
     }
 
     fn do_rename_table(&mut self, old: &str, new: &str) -> Result<()> {
+        refuse_audit_write(&[old, new], "ALTER TABLE RENAME")?;
         let mut record = self.require_table(old)?;
         new.clone_into(&mut record.schema.table_name);
         self.put_table(new, &record)?;
@@ -693,6 +809,7 @@ impl SqlStore {
         index_name: &str,
         column: &OrderByExpr,
     ) -> Result<()> {
+        refuse_audit_write(&[table_name], "CREATE INDEX")?;
         let mut record = self.table(table_name)?.ok_or_else(|| {
             Error::Sql(Box::new(
                 IndexError::TableNotFound(table_name.to_owned()).into(),
@@ -719,6 +836,7 @@ impl SqlStore {
     }
 
     fn do_drop_index(&mut self, table_name: &str, index_name: &str) -> Result<()> {
+        refuse_audit_write(&[table_name], "DROP INDEX")?;
         let mut record = self.table(table_name)?.ok_or_else(|| {
             Error::Sql(Box::new(
                 IndexError::TableNotFound(table_name.to_owned()).into(),
@@ -811,7 +929,12 @@ impl SqlStore {
         };
         let table_id = record.id;
         let prefix_len = prefix.len();
-        let entries = view.scan(Space::Index, lower, upper, direction)?;
+        let space = if table_id == ledger::AUDIT_TABLE_ID {
+            Space::AuditIndex
+        } else {
+            Space::Index
+        };
+        let entries = view.scan(space, lower, upper, direction)?;
         let rows = entries.filter_map(move |entry| {
             let result = (|| {
                 let (entry_key, pk) = entry?;
@@ -823,8 +946,9 @@ impl SqlStore {
                         return Ok(None);
                     }
                 }
-                let row_key = [&table_id.to_be_bytes()[..], &pk].concat();
-                let row = view.get(Space::Rows, &row_key)?.ok_or_else(|| {
+                let key =
+                    decode_key(&pk).map_err(|e| corrupt(KS_INDEX, "index entry", &entry_key, e))?;
+                let row = view.row_by_key(table_id, &key)?.ok_or_else(|| {
                     corrupt(
                         KS_INDEX,
                         "index entry",
@@ -835,12 +959,22 @@ impl SqlStore {
                         },
                     )
                 })?;
-                decode_row_entry(&row_key, &row).map(Some)
+                Ok(Some((key, row)))
             })();
             result.transpose()
         });
         Ok(Box::new(rows))
     }
+}
+
+/// Refuses any change to `__audit_log`: the ledger is written only by sealing events.
+fn refuse_audit_write(tables: &[&str], operation: &str) -> Result<()> {
+    if tables.iter().any(|t| audit_table::is_audit_table(t)) {
+        return Err(Error::AuditLogReadOnly {
+            operation: operation.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 fn column_type<'s>(schema: &'s Schema, expr: &Expr) -> Option<&'s DataType> {
@@ -875,6 +1009,9 @@ type GlueResult<T> = gluesql_core::error::Result<T>;
 
 impl Store for SqlStore {
     fn fetch_schema(&self, table_name: &str) -> GlueResult<Option<Schema>> {
+        if audit_table::is_audit_table(table_name) {
+            return Ok(Some(audit_table::schema()));
+        }
         self.read(|view| Ok(view.table(table_name)?.map(|r| r.schema)))
     }
 
@@ -883,6 +1020,9 @@ impl Store for SqlStore {
     }
 
     fn fetch_data(&self, table_name: &str, key: &Key) -> GlueResult<Option<Vec<Value>>> {
+        if audit_table::is_audit_table(table_name) {
+            return self.read(|view| view.row_by_key(ledger::AUDIT_TABLE_ID, key));
+        }
         self.read(|view| match view.table(table_name)? {
             Some(record) => view.row(record.id, key),
             None => Ok(None),
@@ -891,6 +1031,24 @@ impl Store for SqlStore {
 
     fn scan_data<'a>(&'a self, table_name: &str) -> GlueResult<RowIter<'a>> {
         let glue = |e: Error| self.fail(e);
+        if audit_table::is_audit_table(table_name) {
+            return match &self.txn {
+                Some(txn) => {
+                    let view = View {
+                        snapshot: &*txn.snapshot,
+                        overlay: None,
+                    };
+                    let rows = view.audit_rows().map_err(glue)?;
+                    Ok(Box::new(rows.map(move |row| row.map_err(|e| self.fail(e)))))
+                }
+                None => {
+                    let rows = self
+                        .with_view(|view| view.audit_rows()?.collect::<Result<Vec<_>>>())
+                        .map_err(glue)?;
+                    Ok(Box::new(rows.into_iter().map(Ok)))
+                }
+            };
+        }
         match &self.txn {
             Some(txn) => {
                 let view = View {
@@ -937,7 +1095,7 @@ impl Index for SqlStore {
                     overlay: Some(&txn.overlay),
                 };
                 let record = view
-                    .table(table_name)
+                    .table_or_audit(table_name)
                     .map_err(glue)?
                     .ok_or_else(missing)
                     .map_err(glue)?;
@@ -948,7 +1106,7 @@ impl Index for SqlStore {
             None => {
                 let rows = self
                     .with_view(|view| {
-                        let record = view.table(table_name)?.ok_or_else(missing)?;
+                        let record = view.table_or_audit(table_name)?.ok_or_else(missing)?;
                         Self::index_scan(view, &record, index_name, asc, cmp_value)?
                             .collect::<Result<Vec<_>>>()
                     })
@@ -1061,6 +1219,12 @@ impl Transaction for SqlStore {
     fn begin(&mut self, autocommit: bool) -> GlueResult<bool> {
         match (&self.txn, autocommit) {
             (Some(txn), true) if txn.explicit => Ok(false),
+            // A session opened this statement's implicit transaction and will end it.
+            (Some(_), true) if self.managed => Ok(false),
+            (None, true) if self.managed => {
+                self.start(false).map_err(|e| self.fail(e))?;
+                Ok(false)
+            }
             (Some(txn), false) if txn.explicit => Err(self.fail(Error::Transaction(
                 "a transaction is already in progress; COMMIT or ROLLBACK it first".to_owned(),
             ))),

@@ -1,0 +1,284 @@
+//! Workloads shared by `benches/audit.rs` (criterion) and `examples/bench.rs` (the one-shot
+//! report): the tables and statements measured, how a database is opened for a run, how a
+//! large ledger is built quickly, and how its hash chain is verified.
+//!
+//! Both targets include this file (`mod support;` / `#[path]`), so every item here is used
+//! by both and the figures they print describe the same work.
+
+use anyhow::{Context, bail};
+use heliosdb_lite::engine::audit::{self, AuditPolicy, Head};
+use heliosdb_lite::{Database, DurabilityMode, Session, SessionInfo, params};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Group-commit interval of every measured database (the engine's default).
+pub const GROUP_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Tables of the single-row DML latency runs: `item` keeps a fixed number of rows (GlueSQL
+/// scans the whole table for UPDATE and DELETE, so its size is part of the figure);
+/// `item_new` only grows, by the INSERT run.
+pub const CREATE_ITEMS: &str = "CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty INTEGER NOT NULL); \
+     CREATE TABLE item_new (id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty INTEGER NOT NULL)";
+/// The measured single-row INSERT, all values bound.
+pub const INSERT_ITEM: &str = "INSERT INTO item_new VALUES ($1, $2, $3)";
+/// Puts a row back into `item` (not measured: it feeds the DELETE run).
+pub const REFILL_ITEM: &str = "INSERT INTO item VALUES ($1, $2, $3)";
+/// The measured single-row UPDATE, by primary key.
+pub const UPDATE_ITEM: &str = "UPDATE item SET qty = $1 WHERE id = $2";
+/// The measured single-row DELETE, by primary key.
+pub const DELETE_ITEM: &str = "DELETE FROM item WHERE id = $1";
+
+/// Rows kept in `item` unless told otherwise.
+pub const DEFAULT_ITEM_ROWS: i64 = 100;
+
+/// UPDATE and DELETE statements after which a [`DmlTarget`] starts over on a fresh
+/// database. fjall keeps every version of a row in the memtable until it is flushed, and
+/// GlueSQL scans the whole table for UPDATE and DELETE, so without this their latency
+/// grows with the number of statements run so far and no two runs would be comparable.
+pub const RENEW_EVERY: u64 = 2_000;
+
+/// Table the ledger-building workload writes.
+pub const CREATE_VITALS: &str = "CREATE TABLE vital_signs (id INTEGER PRIMARY KEY, \
+     patient_id INTEGER NOT NULL, heart_rate_bpm INTEGER, systolic_mmhg INTEGER, \
+     diastolic_mmhg INTEGER)";
+/// The ledger-building statement. Its text, bound values and the session metadata make a
+/// canonical event of about 300 bytes, the size the verify target is stated for.
+pub const INSERT_VITALS: &str = "INSERT INTO vital_signs (id, patient_id, heart_rate_bpm, \
+     systolic_mmhg, diastolic_mmhg) VALUES ($1, $2, $3, $4, $5)";
+
+/// Statements per explicit transaction while building a ledger. Each statement is one
+/// event; `BEGIN` and `COMMIT` add two more.
+const STATEMENTS_PER_TXN: u64 = 1_000;
+
+/// Opens (creating if missing) a fjall database in `dir` with group durability, auditing
+/// everything when `audited`, nothing otherwise.
+pub fn open(dir: &Path, audited: bool) -> anyhow::Result<Database> {
+    let policy = if audited {
+        AuditPolicy::default()
+    } else {
+        AuditPolicy::disabled()
+    };
+    Database::builder()
+        .path(dir)
+        .durability(DurabilityMode::Group {
+            interval: GROUP_INTERVAL,
+        })
+        .audit_policy(policy)
+        .open()
+        .with_context(|| format!("open {}", dir.display()))
+}
+
+/// A session with realistic metadata (it is part of every event's canonical bytes).
+pub fn session(db: &Database) -> Session {
+    db.session(
+        SessionInfo::new("nurse.jackson")
+            .application("ward")
+            .client_addr("10.1.2.3"),
+    )
+}
+
+/// Creates `item` and `item_new`, and fills `item` with rows `1..=rows`.
+pub fn prepare_items(session: &mut Session, rows: i64) -> anyhow::Result<()> {
+    session.execute(CREATE_ITEMS, &[])?;
+    session.execute("BEGIN", &[])?;
+    for id in 1..=rows {
+        session.execute(REFILL_ITEM, &params![id, "widget", id])?;
+    }
+    session.execute("COMMIT", &[])?;
+    Ok(())
+}
+
+/// One database of a DML latency run, with its session and id counters.
+pub struct DmlTarget {
+    audited: bool,
+    session: Session,
+    db: Database,
+    rows: i64,
+    renew_every: Option<u64>,
+    scans: u64,
+    next_insert: i64,
+    next_update: i64,
+    next_refill: i64,
+    _dir: tempfile::TempDir,
+}
+
+/// A statement kind measured by the DML latency runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dml {
+    /// [`INSERT_ITEM`].
+    Insert,
+    /// [`UPDATE_ITEM`].
+    Update,
+    /// [`DELETE_ITEM`] (each deleted row is put back first, unmeasured).
+    Delete,
+}
+
+impl Dml {
+    /// All three, in the order they are reported.
+    pub const ALL: [Dml; 3] = [Dml::Insert, Dml::Update, Dml::Delete];
+
+    /// Lower-case name, as in the benchmark ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dml::Insert => "insert",
+            Dml::Update => "update",
+            Dml::Delete => "delete",
+        }
+    }
+}
+
+impl DmlTarget {
+    /// A fresh database in a temporary directory, `item` holding `rows` rows. With
+    /// `renew_every`, it starts over on a fresh database after that many UPDATE and DELETE
+    /// statements (see [`RENEW_EVERY`]).
+    pub fn new(audited: bool, rows: i64, renew_every: Option<u64>) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let db = open(dir.path(), audited)?;
+        let mut session = session(&db);
+        prepare_items(&mut session, rows)?;
+        Ok(Self {
+            audited,
+            session,
+            db,
+            rows,
+            renew_every,
+            scans: 0,
+            next_insert: 1,
+            next_update: 0,
+            // Refilled rows get ids above the fixed ones, so `item` stays at `rows` rows
+            // between DELETE runs.
+            next_refill: rows + 1,
+            _dir: dir,
+        })
+    }
+
+    /// Before an UPDATE or DELETE: starts over on a fresh database when due (after
+    /// checking the old one).
+    fn renew_if_due(&mut self) -> anyhow::Result<()> {
+        self.scans += 1;
+        if self.renew_every.is_some_and(|every| self.scans > every) {
+            self.check()?;
+            *self = DmlTarget::new(self.audited, self.rows, self.renew_every)?;
+            self.scans = 1;
+        }
+        Ok(())
+    }
+
+    /// `audit_on` or `audit_off`.
+    pub fn label(&self) -> &'static str {
+        if self.audited {
+            "audit_on"
+        } else {
+            "audit_off"
+        }
+    }
+
+    /// Checks that the run did what it claims: the audited database recorded events (and
+    /// its ledger verifies), the other recorded none.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let seq = self.db.audit_head().seq;
+        if self.audited != (seq > 0) {
+            bail!("{}: the ledger holds {seq} events", self.label());
+        }
+        verify(&self.db, seq, None)?;
+        Ok(())
+    }
+
+    /// Runs one `op` statement and returns how long `Session::execute` took. Setup work
+    /// (the row a DELETE removes) is done before the clock starts.
+    pub fn run_once(&mut self, op: Dml) -> anyhow::Result<Duration> {
+        let started;
+        match op {
+            Dml::Insert => {
+                let id = self.next_insert;
+                self.next_insert += 1;
+                started = Instant::now();
+                self.session
+                    .execute(INSERT_ITEM, &params![id, "widget", 1_i64])?;
+            }
+            Dml::Update => {
+                self.renew_if_due()?;
+                let id = 1 + self.next_update % self.rows;
+                self.next_update += 1;
+                started = Instant::now();
+                self.session
+                    .execute(UPDATE_ITEM, &params![self.next_update, id])?;
+            }
+            Dml::Delete => {
+                self.renew_if_due()?;
+                let id = self.next_refill;
+                self.next_refill += 1;
+                self.session
+                    .execute(REFILL_ITEM, &params![id, "widget", 1_i64])?;
+                started = Instant::now();
+                self.session.execute(DELETE_ITEM, &params![id])?;
+            }
+        }
+        Ok(started.elapsed())
+    }
+}
+
+/// Runs the ledger-building statement for row `id`.
+pub fn insert_vitals(session: &mut Session, id: u64) -> anyhow::Result<()> {
+    let id = i64::try_from(id)?;
+    session.execute(
+        INSERT_VITALS,
+        &params![id, id % 500, 60 + id % 40, 110 + id % 30, 70 + id % 20],
+    )?;
+    Ok(())
+}
+
+/// Appends statements to an audited database until its ledger holds `events` events,
+/// batching many statements per transaction (one event each). Returns the head.
+pub fn build_ledger(db: &Database, events: u64) -> anyhow::Result<Head> {
+    let mut session = session(db);
+    if db.audit_head().seq == 0 {
+        session.execute(CREATE_VITALS, &[])?;
+    }
+    // Continue after the rows an earlier, interrupted build left.
+    let mut next_id = db.audit_head().seq + 1;
+    loop {
+        let have = db.audit_head().seq;
+        if have >= events {
+            break;
+        }
+        let missing = events - have;
+        if missing < 3 {
+            // Too few for BEGIN + statement + COMMIT: autocommit, one event each.
+            insert_vitals(&mut session, next_id)?;
+            next_id += 1;
+            continue;
+        }
+        let statements = (missing - 2).min(STATEMENTS_PER_TXN);
+        session.execute("BEGIN", &[])?;
+        for _ in 0..statements {
+            insert_vitals(&mut session, next_id)?;
+            next_id += 1;
+        }
+        session.execute("COMMIT", &[])?;
+    }
+    Ok(db.audit_head())
+}
+
+/// Verifies the whole ledger with the engine's verifier ([`audit::verify_with`]: every
+/// record re-hashed, the chain recomputed from genesis, the head compared) and returns the
+/// number of events checked. `hash_threads`: helper threads for leaf hashing (0 = all on
+/// the calling thread, one core); `None` takes the engine's default. Fails unless the
+/// ledger is intact and holds at least `expected` events.
+pub fn verify(db: &Database, expected: u64, hash_threads: Option<usize>) -> anyhow::Result<u64> {
+    let mut options = audit::VerifyOptions::default();
+    if let Some(threads) = hash_threads {
+        options.hash_threads = threads;
+    }
+    let report = audit::verify_with(db.backend(), options)?;
+    if let Some(problem) = &report.problem {
+        bail!("ledger not intact: {problem}");
+    }
+    if report.events_checked < expected {
+        bail!(
+            "verified {} events, expected {expected}",
+            report.events_checked
+        );
+    }
+    Ok(report.events_checked)
+}

@@ -1,0 +1,19 @@
+//! The audit pipeline: events, their canonical encoding, the policy that filters them, the
+//! hash-chained ledger they are sealed into, the `__audit_log` table that shows them, and
+//! the tools that check the ledger ([`verify()`]) and take it out ([`export()`],
+//! [`verify_export()`]).
+
+mod event;
+pub mod export;
+pub mod ledger;
+mod policy;
+pub mod table;
+pub mod verify;
+
+pub use crate::classify::{Classification, EventClass, classify};
+pub use event::{AuditEvent, CANONICAL_MAGIC, CANONICAL_VERSION};
+pub use export::{ExportLine, ExportProblem, ExportReport, export, tail, verify_export};
+pub use ledger::{Hash, Head, Record, chain_hash, genesis, leaf_hash};
+pub use policy::{AuditPolicy, ParamCapture};
+pub use table::AUDIT_TABLE;
+pub use verify::{Problem, ProblemKind, VerifyOptions, VerifyReport, verify, verify_with};

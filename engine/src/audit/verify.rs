@@ -1,0 +1,774 @@
+//! Verification of the stored ledger: every record re-hashed from its canonical bytes, the
+//! chain recomputed from genesis, and the head compared with the last recomputed link.
+//!
+//! [`verify`] streams the `audit` keyspace once, in seq order, over one snapshot, in constant
+//! memory. It trusts nothing it reads: the stored chain hash of each record is only compared
+//! with the recomputed one, never used to continue the chain. It stops at the first problem
+//! and names the seq, so "where did the tampering start" has an exact answer.
+//!
+//! ```
+//! # use heliosdb_engine::audit::{ProblemKind, VerifyReport, Problem};
+//! let report = VerifyReport {
+//!     events_checked: 6,
+//!     head: None,
+//!     last_seq: 6,
+//!     problem: Some(Problem { seq: 7, kind: ProblemKind::Gap { expected: 7 } }),
+//! };
+//! assert!(!report.is_intact());
+//! assert_eq!(report.problem.unwrap().to_string(), "seq 7: event 7 is missing (the next stored event has a higher seq)");
+//! ```
+
+use super::event::{CANONICAL_MAGIC, CANONICAL_VERSION};
+use super::ledger::{
+    DATABASE_ID_KEY, HEAD_KEY, Hash, Head, KS_AUDIT, chain_hash, genesis, leaf_hash, split_record,
+};
+use crate::backend::{Direction, KeyValue, KvIter, StorageBackend};
+use crate::catalog::KS_CATALOG;
+use crate::codec::DecodeError;
+use crate::error::{Error, Result, hex};
+use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
+use std::fmt;
+use std::ops::Bound;
+use std::sync::mpsc;
+
+/// Byte offset of the seq (u64 BE) inside canonical event bytes.
+pub const SEQ_OFFSET: usize = 5;
+/// Byte offset of the database id (16 bytes) inside canonical event bytes.
+pub const DATABASE_ID_OFFSET: usize = 21;
+/// Length of the fixed-width prefix of canonical event bytes (magic, version, seq,
+/// timestamp, database id, session id).
+pub const FIXED_PREFIX_LEN: usize = 45;
+
+/// What is wrong at the first bad event (of the ledger or of an export).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// The stored record (or its key) is not a well-formed audit record.
+    Undecodable(String),
+    /// The seq in the storage key differs from the seq inside the event.
+    SeqMismatch {
+        /// Seq taken from the storage key.
+        key_seq: u64,
+        /// Seq inside the canonical event bytes.
+        event_seq: u64,
+    },
+    /// An event is missing: the next stored event has a higher seq than `expected`.
+    Gap {
+        /// The missing seq.
+        expected: u64,
+    },
+    /// An event repeats an earlier seq or comes out of order.
+    Duplicate,
+    /// The event names another database than the one it is stored in (or the first line
+    /// of the export).
+    ForeignDatabase,
+    /// The chain hash recomputed from the canonical bytes and the previous link differs
+    /// from the stored one: this event or one before it was changed, removed or inserted.
+    ChainMismatch {
+        /// The recomputed chain hash, hex.
+        expected_hex: String,
+        /// The stored chain hash, hex.
+        stored_hex: String,
+    },
+    /// The ledger head (`catalog` `audit/head`) is missing, undecodable, or does not match
+    /// the last recomputed link.
+    HeadMismatch {
+        /// Seq recorded in the head; `None` when the head is missing or undecodable.
+        head_seq: Option<u64>,
+        /// Chain hash recorded in the head, hex; `None` when missing or undecodable.
+        head_chain_hex: Option<String>,
+        /// Seq of the last event actually stored.
+        last_seq: u64,
+        /// Chain hash recomputed through the last event, hex.
+        last_chain_hex: String,
+    },
+    /// Exports only: a line's `leaf` differs from the hash of its fields (while its `chain`
+    /// matches): the line's fields and leaf were edited apart.
+    LeafMismatch {
+        /// The recomputed leaf hash, hex.
+        expected_hex: String,
+        /// The leaf written in the line, hex.
+        stored_hex: String,
+    },
+    /// Exports only: the line is not JSON, or not a well-formed export record (unknown or
+    /// missing field, wrong type, bad hex, `timestamp` disagreeing with `timestamp_us`).
+    Json(String),
+}
+
+impl fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProblemKind::Undecodable(why) => write!(f, "record cannot be decoded: {why}"),
+            ProblemKind::SeqMismatch { key_seq, event_seq } => write!(
+                f,
+                "record stored under seq {key_seq} holds event seq {event_seq} (moved or swapped)"
+            ),
+            ProblemKind::Gap { expected } => write!(
+                f,
+                "event {expected} is missing (the next stored event has a higher seq)"
+            ),
+            ProblemKind::Duplicate => write!(f, "seq repeats an earlier event or is out of order"),
+            ProblemKind::ForeignDatabase => {
+                write!(f, "event belongs to another database (database id differs)")
+            }
+            ProblemKind::ChainMismatch {
+                expected_hex,
+                stored_hex,
+            } => write!(
+                f,
+                "chain hash mismatch: recomputed {expected_hex}, stored {stored_hex} \
+                 (this event or the one before it was altered, removed or inserted)"
+            ),
+            ProblemKind::HeadMismatch {
+                head_seq,
+                head_chain_hex,
+                last_seq,
+                last_chain_hex,
+            } => match (head_seq, head_chain_hex) {
+                (Some(seq), Some(chain)) => write!(
+                    f,
+                    "ledger head (seq {seq}, chain {chain}) does not match the last event \
+                     (seq {last_seq}, chain {last_chain_hex})"
+                ),
+                _ => write!(
+                    f,
+                    "ledger head is missing or undecodable; the last event is seq {last_seq}, \
+                     chain {last_chain_hex}"
+                ),
+            },
+            ProblemKind::LeafMismatch {
+                expected_hex,
+                stored_hex,
+            } => write!(
+                f,
+                "leaf hash mismatch: recomputed {expected_hex}, written {stored_hex}"
+            ),
+            ProblemKind::Json(why) => write!(f, "not a valid export line: {why}"),
+        }
+    }
+}
+
+/// The first problem found: at which seq, and what.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The seq where verification failed. For [`ProblemKind::Gap`] the missing seq; for
+    /// [`ProblemKind::HeadMismatch`] the first seq where head and events disagree.
+    pub seq: u64,
+    /// What is wrong.
+    #[serde(flatten)]
+    pub kind: ProblemKind,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "seq {}: {}", self.seq, self.kind)
+    }
+}
+
+/// The outcome of [`verify`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Events whose every check passed (all of them when intact).
+    pub events_checked: u64,
+    /// The stored ledger head, when present and decodable.
+    pub head: Option<Head>,
+    /// Seq of the last event that passed every check (0 when none did).
+    pub last_seq: u64,
+    /// The first problem, or `None` when the ledger is intact.
+    pub problem: Option<Problem>,
+}
+
+impl VerifyReport {
+    /// True when no problem was found.
+    pub fn is_intact(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "events checked: {}", self.events_checked)?;
+        match &self.head {
+            Some(head) => writeln!(f, "head: seq {}, chain {}", head.seq, hex(&head.chain))?,
+            None => writeln!(f, "head: none")?,
+        }
+        match &self.problem {
+            None => writeln!(f, "intact"),
+            Some(problem) => writeln!(f, "TAMPERED: {problem}"),
+        }
+    }
+}
+
+/// JSON shape: `{"intact":true,"events_checked":..,"last_seq":..,
+/// "head":{"seq":..,"chain":"hex"}|null,"problem":{"seq":..,"kind":..,"detail":..,
+/// "message":".."}|null}`.
+impl Serialize for VerifyReport {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("VerifyReport", 5)?;
+        s.serialize_field("intact", &self.is_intact())?;
+        s.serialize_field("events_checked", &self.events_checked)?;
+        s.serialize_field("last_seq", &self.last_seq)?;
+        s.serialize_field("head", &self.head.as_ref().map(HeadJson::from))?;
+        s.serialize_field("problem", &self.problem.as_ref().map(ProblemJson::from))?;
+        s.end()
+    }
+}
+
+#[derive(Serialize)]
+struct HeadJson {
+    seq: u64,
+    chain: String,
+}
+
+impl From<&Head> for HeadJson {
+    fn from(head: &Head) -> Self {
+        HeadJson {
+            seq: head.seq,
+            chain: hex(&head.chain),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ProblemJson<'a> {
+    #[serde(flatten)]
+    problem: &'a Problem,
+    message: String,
+}
+
+impl<'a> From<&'a Problem> for ProblemJson<'a> {
+    fn from(problem: &'a Problem) -> Self {
+        ProblemJson {
+            problem,
+            message: problem.to_string(),
+        }
+    }
+}
+
+/// How [`verify_with`] spreads its work.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// Threads that check and leaf-hash records while the calling thread reads the ledger
+    /// and follows the chain. Default 0: everything on the calling thread. Leaf hashes are
+    /// independent of each other, so they parallelize; the chain itself is sequential, and
+    /// beyond about three hash threads the calling thread (reading, plus two of the seven
+    /// or eight SHA-256 blocks of a typical event) is the bottleneck. Worth it only with
+    /// idle cores: on a busy or two-core machine the extra thread can make it slower.
+    pub hash_threads: usize,
+}
+
+/// Records handed to a hash thread at once. Memory in flight is bounded by
+/// `2 * hash_threads` chunks whatever the ledger size.
+const CHUNK: usize = 512;
+
+/// Verifies the whole ledger of the database stored in `backend`, over one snapshot, on
+/// the calling thread.
+///
+/// Returns `Ok` with a report in every case where the stored data could be read, intact or
+/// not; `Err` only when the backend itself fails. Memory use is constant in the number of
+/// events.
+pub fn verify(backend: &dyn StorageBackend) -> Result<VerifyReport> {
+    verify_with(backend, VerifyOptions::default())
+}
+
+/// [`verify`] with explicit options.
+pub fn verify_with(backend: &dyn StorageBackend, options: VerifyOptions) -> Result<VerifyReport> {
+    let keyspaces = backend.keyspaces()?;
+    let has = |name: &str| keyspaces.iter().any(|k| k == name);
+    let (has_catalog, has_audit) = (has(KS_CATALOG), has(KS_AUDIT));
+    let snapshot = backend.snapshot()?;
+
+    let (database_id, stored_head) = if has_catalog {
+        let id = snapshot
+            .get(KS_CATALOG, DATABASE_ID_KEY)?
+            .and_then(|bytes| <[u8; 16]>::try_from(bytes.as_slice()).ok());
+        let head = snapshot.get(KS_CATALOG, HEAD_KEY)?;
+        (id, head)
+    } else {
+        (None, None)
+    };
+    // `None`: no head stored; `Some(None)`: stored but undecodable.
+    let stored_head: Option<Option<Head>> = stored_head.map(|bytes| Head::decode(&bytes).ok());
+    let mut report = VerifyReport {
+        events_checked: 0,
+        head: stored_head.flatten(),
+        last_seq: 0,
+        problem: None,
+    };
+    let mut chain: Option<Hash> = database_id.as_ref().map(genesis);
+
+    if has_audit {
+        let records = snapshot.range(
+            KS_AUDIT,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            Direction::Forward,
+        )?;
+        scan(records, options.hash_threads, |key, value, leaf| {
+            let expected = report.last_seq.saturating_add(1);
+            match check_record(
+                key,
+                value,
+                leaf,
+                expected,
+                database_id.as_ref(),
+                chain.as_ref(),
+            ) {
+                Ok(next) => {
+                    chain = Some(next);
+                    report.events_checked += 1;
+                    report.last_seq = expected;
+                    true
+                }
+                Err(problem) => {
+                    report.problem = Some(problem);
+                    false
+                }
+            }
+        })?;
+        if report.problem.is_some() {
+            return Ok(report);
+        }
+    }
+
+    report.problem = check_head(stored_head, report.last_seq, chain);
+    Ok(report)
+}
+
+/// What a hash thread computes for one stored value: the structure check and the leaf hash.
+type Leaf = Result<Hash, DecodeError>;
+
+fn leaf_of(value: &[u8]) -> Leaf {
+    let (canonical, _) = split_record(value)?;
+    check_canonical(canonical)?;
+    Ok(leaf_hash(canonical))
+}
+
+/// Feeds every record, in order, with its [`Leaf`], to `each` until it returns false.
+/// With `threads > 0`, chunks of records go round-robin to that many hash threads and
+/// come back in the same order; at most two chunks per thread are in flight.
+fn scan(
+    records: KvIter<'_>,
+    threads: usize,
+    mut each: impl FnMut(&[u8], &[u8], Leaf) -> bool,
+) -> Result<()> {
+    if threads == 0 {
+        for item in records {
+            let (key, value) = item?;
+            let leaf = leaf_of(&value);
+            if !each(&key, &value, leaf) {
+                break;
+            }
+        }
+        return Ok(());
+    }
+    std::thread::scope(|scope| {
+        let mut inputs = Vec::with_capacity(threads);
+        let mut outputs = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            let (input, chunks) = mpsc::sync_channel::<Vec<KeyValue>>(2);
+            // Unbounded, so a hash thread never waits for the reader: the in-flight limit
+            // below bounds it.
+            let (output, done) = mpsc::channel::<(Vec<KeyValue>, Vec<Leaf>)>();
+            scope.spawn(move || {
+                for chunk in chunks {
+                    let leaves = chunk.iter().map(|(_, value)| leaf_of(value)).collect();
+                    if output.send((chunk, leaves)).is_err() {
+                        return;
+                    }
+                }
+            });
+            inputs.push(input);
+            outputs.push(done);
+        }
+        let stopped = || Error::Internal("a verify hash thread stopped".to_owned());
+        let (mut sent, mut received) = (0usize, 0usize);
+        let mut records = records.fuse();
+        loop {
+            let mut chunk = Vec::with_capacity(CHUNK);
+            for item in records.by_ref().take(CHUNK) {
+                chunk.push(item?);
+            }
+            let end = chunk.len() < CHUNK;
+            if !chunk.is_empty() {
+                inputs[sent % threads].send(chunk).map_err(|_| stopped())?;
+                sent += 1;
+            }
+            while sent - received >= 2 * threads || (end && received < sent) {
+                let (chunk, leaves) = outputs[received % threads].recv().map_err(|_| stopped())?;
+                received += 1;
+                for ((key, value), leaf) in chunk.iter().zip(leaves) {
+                    if !each(key, value, leaf) {
+                        return Ok(());
+                    }
+                }
+            }
+            if end {
+                return Ok(());
+            }
+        }
+    })
+}
+
+/// Checks one stored record against the expected seq, the database id and the previous
+/// link, given its [`Leaf`]; returns the recomputed chain hash.
+fn check_record(
+    key: &[u8],
+    value: &[u8],
+    leaf: Leaf,
+    expected: u64,
+    database_id: Option<&[u8; 16]>,
+    prev: Option<&Hash>,
+) -> Result<Hash, Problem> {
+    let at = |seq: u64, kind: ProblemKind| Problem { seq, kind };
+    let key_seq = match <[u8; 8]>::try_from(key) {
+        Ok(bytes) => u64::from_be_bytes(bytes),
+        Err(_) => {
+            return Err(at(
+                expected,
+                ProblemKind::Undecodable(format!(
+                    "record key of {} bytes (expected 8: the seq, u64 big-endian)",
+                    key.len()
+                )),
+            ));
+        }
+    };
+    if key_seq == 0 {
+        return Err(at(
+            0,
+            ProblemKind::Undecodable("record key is seq 0 (seqs start at 1)".to_owned()),
+        ));
+    }
+    if key_seq > expected {
+        return Err(at(expected, ProblemKind::Gap { expected }));
+    }
+    if key_seq < expected {
+        return Err(at(key_seq, ProblemKind::Duplicate));
+    }
+    let undecodable = |e: DecodeError| at(key_seq, ProblemKind::Undecodable(e.to_string()));
+    let leaf = leaf.map_err(undecodable)?;
+    let (canonical, stored_chain) = split_record(value).map_err(undecodable)?;
+    let event_seq = read_u64(canonical, SEQ_OFFSET);
+    if event_seq != key_seq {
+        return Err(at(key_seq, ProblemKind::SeqMismatch { key_seq, event_seq }));
+    }
+    let (Some(database_id), Some(prev)) = (database_id, prev) else {
+        return Err(at(key_seq, ProblemKind::ForeignDatabase));
+    };
+    // Fixed-size arrays compare inline; slices would call `memcmp`.
+    let mut event_id = [0u8; 16];
+    event_id.copy_from_slice(&canonical[DATABASE_ID_OFFSET..DATABASE_ID_OFFSET + 16]);
+    if event_id != *database_id {
+        return Err(at(key_seq, ProblemKind::ForeignDatabase));
+    }
+    let chain = chain_hash(prev, &leaf);
+    if chain != stored_chain {
+        return Err(at(
+            key_seq,
+            ProblemKind::ChainMismatch {
+                expected_hex: hex(&chain),
+                stored_hex: hex(&stored_chain),
+            },
+        ));
+    }
+    Ok(chain)
+}
+
+/// Compares the stored head with the last recomputed link (`None` when there is no stored
+/// database id to start the chain from: then no head can match).
+fn check_head(
+    stored: Option<Option<Head>>,
+    last_seq: u64,
+    last_chain: Option<Hash>,
+) -> Option<Problem> {
+    let last_chain_hex = last_chain.as_ref().map(|c| hex(c)).unwrap_or_default();
+    let mismatch = |seq: u64, head: Option<Head>| Problem {
+        seq,
+        kind: ProblemKind::HeadMismatch {
+            head_seq: head.map(|h| h.seq),
+            head_chain_hex: head.map(|h| hex(&h.chain)),
+            last_seq,
+            last_chain_hex: last_chain_hex.clone(),
+        },
+    };
+    match stored {
+        // A database whose ledger is still empty has no head yet.
+        None if last_seq == 0 => None,
+        None | Some(None) => Some(mismatch(last_seq, None)),
+        Some(Some(head)) => {
+            if head.seq > last_seq {
+                Some(mismatch(last_seq + 1, Some(head)))
+            } else if head.seq < last_seq {
+                Some(mismatch(head.seq + 1, Some(head)))
+            } else if Some(head.chain) != last_chain {
+                Some(mismatch(last_seq, Some(head)))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+fn read_u64(bytes: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_be_bytes(b)
+}
+
+/// Checks that `bytes` is exactly what [`AuditEvent::canonical`] produces for some event —
+/// the same rules as [`AuditEvent::from_canonical`] — without allocating.
+///
+/// [`AuditEvent::canonical`]: super::AuditEvent::canonical
+/// [`AuditEvent::from_canonical`]: super::AuditEvent::from_canonical
+pub fn check_canonical(bytes: &[u8]) -> Result<(), DecodeError> {
+    let mut w = Walker { bytes, pos: 0 };
+    let mut magic = [0u8; 4];
+    magic.copy_from_slice(w.take(4)?);
+    if magic != *CANONICAL_MAGIC {
+        return Err(w.err_at(0, "not an audit event (bad magic)"));
+    }
+    if w.u8()? != CANONICAL_VERSION {
+        return Err(w.err_at(4, "unknown audit event version"));
+    }
+    // seq, timestamp, database id, session id.
+    w.take(FIXED_PREFIX_LEN - 5)?;
+    for _ in 0..4 {
+        w.string()?; // user, client address, application, database name
+    }
+    let class_at = w.pos;
+    if !(1..=7).contains(&w.u8()?) {
+        return Err(w.err_at(class_at, "unknown event class"));
+    }
+    w.string()?; // operation
+    w.list()?; // targets
+    w.string()?; // query
+    w.flag()?; // query truncated
+    w.list()?; // params
+    w.take(8)?; // rows
+    w.flag()?; // success
+    if w.flag()? {
+        w.string()?; // error
+    }
+    w.take(8)?; // duration
+    let count = w.u32()?;
+    let mut last: Option<&[u8]> = None;
+    for _ in 0..count {
+        let at = w.pos;
+        let key = w.string()?;
+        w.string()?;
+        // Byte order of UTF-8 is code point order: the same order as `String`'s `Ord`.
+        if last.is_some_and(|last| last >= key) {
+            return Err(w.err_at(at, "custom keys not strictly sorted"));
+        }
+        last = Some(key);
+    }
+    if w.pos != bytes.len() {
+        return Err(w.err("trailing bytes after audit event"));
+    }
+    Ok(())
+}
+
+/// A cursor over canonical bytes that checks the grammar without building values.
+struct Walker<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Walker<'a> {
+    fn err(&self, what: &'static str) -> DecodeError {
+        DecodeError {
+            what,
+            offset: self.pos,
+        }
+    }
+
+    fn err_at(&self, offset: usize, what: &'static str) -> DecodeError {
+        DecodeError { what, offset }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|end| *end <= self.bytes.len())
+            .ok_or_else(|| self.err("unexpected end of audit event"))?;
+        let slice = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(slice)
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn flag(&mut self) -> Result<bool, DecodeError> {
+        let at = self.pos;
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(self.err_at(at, "flag is neither 0 nor 1")),
+        }
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(self.take(4)?);
+        Ok(u32::from_be_bytes(b))
+    }
+
+    fn string(&mut self) -> Result<&'a [u8], DecodeError> {
+        let at = self.pos;
+        let len = self.u32()? as usize;
+        let bytes = self.take(len)?;
+        // Nearly all audit text is ASCII: the inlined check is much cheaper per short
+        // string than the general validator.
+        if !bytes.is_ascii() {
+            std::str::from_utf8(bytes).map_err(|_| self.err_at(at, "string is not UTF-8"))?;
+        }
+        Ok(bytes)
+    }
+
+    fn list(&mut self) -> Result<(), DecodeError> {
+        let at = self.pos;
+        let count = self.u32()? as usize;
+        // Each element takes at least its 4-byte length.
+        if count > (self.bytes.len() - self.pos) / 4 {
+            return Err(self.err_at(at, "list longer than the data"));
+        }
+        for _ in 0..count {
+            self.string()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{AuditEvent, EventClass};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn sample() -> AuditEvent {
+        AuditEvent {
+            seq: 7,
+            timestamp_us: 1_700_000_000_123_456,
+            database_id: [0xAB; 16],
+            session_id: 3,
+            user: "dr.smith".into(),
+            client_addr: "10.0.0.7".into(),
+            application: "clinic".into(),
+            database: "main".into(),
+            class: EventClass::Dml,
+            operation: "INSERT".into(),
+            targets: vec!["vital_signs".into()],
+            query: "INSERT INTO vital_signs VALUES ($1, $2)".into(),
+            query_truncated: false,
+            params: vec!["1".into(), "72".into()],
+            rows: 1,
+            success: true,
+            error: Some("ö".into()),
+            duration_us: 42,
+            custom: BTreeMap::from([("a".into(), "1".into()), ("ward".into(), "x".into())]),
+        }
+    }
+
+    #[test]
+    fn fixed_offsets_match_the_encoding() {
+        let bytes = sample().canonical();
+        assert_eq!(read_u64(&bytes, SEQ_OFFSET), 7);
+        assert_eq!(
+            &bytes[DATABASE_ID_OFFSET..DATABASE_ID_OFFSET + 16],
+            &[0xAB; 16]
+        );
+        assert_eq!(read_u64(&bytes, FIXED_PREFIX_LEN - 8), 3);
+        assert_eq!(
+            &bytes[FIXED_PREFIX_LEN..FIXED_PREFIX_LEN + 4],
+            &8u32.to_be_bytes()
+        );
+    }
+
+    #[test]
+    fn the_walker_accepts_exactly_what_the_decoder_accepts() {
+        let bytes = sample().canonical();
+        assert!(check_canonical(&bytes).is_ok());
+        for cut in 0..bytes.len() {
+            assert!(check_canonical(&bytes[..cut]).is_err(), "cut {cut}");
+        }
+        for i in 0..bytes.len() {
+            for delta in [1u8, 0x80, 0xFF] {
+                let mut changed = bytes.clone();
+                changed[i] = changed[i].wrapping_add(delta);
+                assert_eq!(
+                    check_canonical(&changed).is_ok(),
+                    AuditEvent::from_canonical(&changed).is_ok(),
+                    "byte {i} + {delta}"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_walker_agrees_with_the_decoder_on_any_bytes(
+            prefix in 0usize..120,
+            noise in proptest::collection::vec(any::<u8>(), 0..60),
+        ) {
+            let mut bytes = sample().canonical();
+            let at = prefix.min(bytes.len());
+            bytes.truncate(at);
+            bytes.extend(noise);
+            prop_assert_eq!(
+                check_canonical(&bytes).is_ok(),
+                AuditEvent::from_canonical(&bytes).is_ok()
+            );
+        }
+    }
+
+    #[test]
+    fn problems_name_the_seq() {
+        let problem = Problem {
+            seq: 7,
+            kind: ProblemKind::SeqMismatch {
+                key_seq: 7,
+                event_seq: 8,
+            },
+        };
+        assert_eq!(
+            problem.to_string(),
+            "seq 7: record stored under seq 7 holds event seq 8 (moved or swapped)"
+        );
+        let json = serde_json::to_value(&problem).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"seq": 7, "kind": "seq_mismatch", "detail": {"key_seq": 7, "event_seq": 8}})
+        );
+        let json = serde_json::to_value(Problem {
+            seq: 3,
+            kind: ProblemKind::Duplicate,
+        })
+        .expect("json");
+        assert_eq!(json, serde_json::json!({"seq": 3, "kind": "duplicate"}));
+    }
+
+    #[test]
+    fn head_rules() {
+        let chain = [5u8; 32];
+        let head = |seq| Some(Some(Head { seq, chain }));
+        assert_eq!(check_head(None, 0, Some(chain)), None);
+        assert_eq!(check_head(head(4), 4, Some(chain)), None);
+        assert_eq!(check_head(head(6), 4, Some(chain)).map(|p| p.seq), Some(5));
+        assert_eq!(check_head(head(2), 4, Some(chain)).map(|p| p.seq), Some(3));
+        assert_eq!(
+            check_head(head(4), 4, Some([0; 32])).map(|p| p.seq),
+            Some(4)
+        );
+        assert_eq!(check_head(None, 4, Some(chain)).map(|p| p.seq), Some(4));
+        assert_eq!(
+            check_head(Some(None), 4, Some(chain)).map(|p| p.seq),
+            Some(4)
+        );
+    }
+}
