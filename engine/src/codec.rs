@@ -79,7 +79,7 @@ pub fn encode_row(values: &[Value]) -> Vec<u8> {
 
 /// Decodes a row written by [`encode_row`].
 pub fn decode_row(bytes: &[u8]) -> Result<Vec<Value>, DecodeError> {
-    let mut r = Reader { bytes, pos: 0 };
+    let mut r = Reader::new(bytes);
     match r.u8()? {
         ROW_FORMAT_V1 => {}
         _ => return Err(r.err_at(0, "unknown row format version")),
@@ -304,24 +304,74 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+/// A bounds-checked cursor over encoded bytes, shared by every decoder of the crate: no
+/// read can go past the end, and every failure says what and at which offset.
+pub(crate) struct Reader<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn err(&self, what: &'static str) -> DecodeError {
+    /// A cursor at the start of `bytes`.
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, pos: 0 }
+    }
+
+    /// A `0`/`1` byte.
+    pub(crate) fn flag(&mut self) -> Result<bool, DecodeError> {
+        let at = self.pos;
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(self.err_at(at, "flag is neither 0 nor 1")),
+        }
+    }
+
+    /// A big-endian u32.
+    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
+    /// A big-endian u64.
+    pub(crate) fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+
+    /// UTF-8 text with a big-endian u32 length prefix, borrowed.
+    pub(crate) fn text(&mut self) -> Result<&'a [u8], DecodeError> {
+        let at = self.pos;
+        let len = self.u32()? as usize;
+        let bytes = self.take(len)?;
+        // Nearly all audit text is ASCII: that check is much cheaper than the validator.
+        if !bytes.is_ascii() {
+            std::str::from_utf8(bytes).map_err(|_| self.err_at(at, "string is not UTF-8"))?;
+        }
+        Ok(bytes)
+    }
+
+    /// A u32 element count that cannot exceed the remaining data (each element takes at
+    /// least `min_size` bytes).
+    pub(crate) fn count(&mut self, min_size: usize) -> Result<usize, DecodeError> {
+        let at = self.pos;
+        let count = self.u32()? as usize;
+        if count > (self.bytes.len() - self.pos) / min_size.max(1) {
+            return Err(self.err_at(at, "list longer than the data"));
+        }
+        Ok(count)
+    }
+
+    pub(crate) fn err(&self, what: &'static str) -> DecodeError {
         DecodeError {
             what,
             offset: self.pos,
         }
     }
 
-    fn err_at(&self, offset: usize, what: &'static str) -> DecodeError {
+    pub(crate) fn err_at(&self, offset: usize, what: &'static str) -> DecodeError {
         DecodeError { what, offset }
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self
             .pos
             .checked_add(n)
@@ -332,17 +382,17 @@ impl<'a> Reader<'a> {
         Ok(slice)
     }
 
-    fn u8(&mut self) -> Result<u8, DecodeError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.take(1)?[0])
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N)?);
         Ok(out)
     }
 
-    fn varint(&mut self) -> Result<u64, DecodeError> {
+    pub(crate) fn varint(&mut self) -> Result<u64, DecodeError> {
         let start = self.pos;
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
@@ -356,7 +406,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A length that must fit in the remaining input (each element takes at least a byte).
-    fn len(&mut self) -> Result<usize, DecodeError> {
+    pub(crate) fn len(&mut self) -> Result<usize, DecodeError> {
         let start = self.pos;
         let n = self.varint()?;
         usize::try_from(n)
@@ -365,7 +415,7 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| self.err_at(start, "length exceeds data"))
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = self.len()?;
         self.take(n)
     }
@@ -510,7 +560,7 @@ pub fn value_to_key(value: &Value) -> Result<Key, UnkeyableValue> {
 
 /// Decodes one key from the front of `bytes`, returning it and the number of bytes read.
 pub fn decode_key_prefix(bytes: &[u8]) -> Result<(Key, usize), DecodeError> {
-    let mut r = Reader { bytes, pos: 0 };
+    let mut r = Reader::new(bytes);
     let key = match r.u8()? {
         ktag::BOOL => match r.u8()? {
             0 => Key::Bool(false),

@@ -5,7 +5,7 @@
 //! independent implementation can recompute every hash from the documented rules.
 
 use crate::classify::EventClass;
-use crate::codec::DecodeError;
+use crate::codec::{DecodeError, Reader};
 use std::collections::BTreeMap;
 
 /// Magic bytes that start every canonical event encoding.
@@ -142,7 +142,7 @@ impl AuditEvent {
     ///
     /// [`canonical`]: AuditEvent::canonical
     pub fn from_canonical(bytes: &[u8]) -> Result<AuditEvent, DecodeError> {
-        let mut r = Reader { bytes, pos: 0 };
+        let mut r = Reader::new(bytes);
         if r.take(4)? != CANONICAL_MAGIC {
             return Err(r.err_at(0, "not an audit event (bad magic)"));
         }
@@ -154,29 +154,33 @@ impl AuditEvent {
         let mut database_id = [0u8; 16];
         database_id.copy_from_slice(r.take(16)?);
         let session_id = r.u64()?;
-        let user = r.string()?;
-        let client_addr = r.string()?;
-        let application = r.string()?;
-        let database = r.string()?;
+        let user = string(&mut r)?;
+        let client_addr = string(&mut r)?;
+        let application = string(&mut r)?;
+        let database = string(&mut r)?;
         let class_at = r.pos;
         let class =
             class_from_code(r.u8()?).ok_or_else(|| r.err_at(class_at, "unknown event class"))?;
-        let operation = r.string()?;
-        let targets = r.list()?;
-        let query = r.string()?;
+        let operation = string(&mut r)?;
+        let targets = list(&mut r)?;
+        let query = string(&mut r)?;
         let query_truncated = r.flag()?;
-        let params = r.list()?;
+        let params = list(&mut r)?;
         let rows = r.u64()?;
         let success = r.flag()?;
-        let error = if r.flag()? { Some(r.string()?) } else { None };
+        let error = if r.flag()? {
+            Some(string(&mut r)?)
+        } else {
+            None
+        };
         let duration_us = r.u64()?;
         let count = r.u32()?;
         let mut custom = BTreeMap::new();
         let mut last: Option<String> = None;
         for _ in 0..count {
             let at = r.pos;
-            let key = r.string()?;
-            let value = r.string()?;
+            let key = string(&mut r)?;
+            let value = string(&mut r)?;
             if last.as_ref().is_some_and(|last| *last >= key) {
                 return Err(r.err_at(at, "custom keys not strictly sorted"));
             }
@@ -210,75 +214,15 @@ impl AuditEvent {
     }
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+fn string(r: &mut Reader<'_>) -> Result<String, DecodeError> {
+    let text = r.text()?;
+    // `text` checked the bytes are UTF-8.
+    Ok(String::from_utf8_lossy(text).into_owned())
 }
 
-impl<'a> Reader<'a> {
-    fn err(&self, what: &'static str) -> DecodeError {
-        DecodeError {
-            what,
-            offset: self.pos,
-        }
-    }
-
-    fn err_at(&self, offset: usize, what: &'static str) -> DecodeError {
-        DecodeError { what, offset }
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|end| *end <= self.bytes.len())
-            .ok_or_else(|| self.err("unexpected end of audit event"))?;
-        let slice = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(slice)
-    }
-
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn flag(&mut self) -> Result<bool, DecodeError> {
-        let at = self.pos;
-        match self.u8()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            _ => Err(self.err_at(at, "flag is neither 0 nor 1")),
-        }
-    }
-
-    fn u32(&mut self) -> Result<u32, DecodeError> {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(self.take(4)?);
-        Ok(u32::from_be_bytes(b))
-    }
-
-    fn u64(&mut self) -> Result<u64, DecodeError> {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(self.take(8)?);
-        Ok(u64::from_be_bytes(b))
-    }
-
-    fn string(&mut self) -> Result<String, DecodeError> {
-        let at = self.pos;
-        let len = self.u32()? as usize;
-        let bytes = self.take(len)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| self.err_at(at, "string is not UTF-8"))
-    }
-
-    fn list(&mut self) -> Result<Vec<String>, DecodeError> {
-        let at = self.pos;
-        let count = self.u32()? as usize;
-        // Each element takes at least its 4-byte length.
-        if count > (self.bytes.len() - self.pos) / 4 {
-            return Err(self.err_at(at, "list longer than the data"));
-        }
-        (0..count).map(|_| self.string()).collect()
-    }
+fn list(r: &mut Reader<'_>) -> Result<Vec<String>, DecodeError> {
+    let count = r.count(4)?;
+    (0..count).map(|_| string(r)).collect()
 }
 
 #[cfg(test)]

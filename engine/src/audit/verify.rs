@@ -24,7 +24,7 @@ use super::ledger::{
 };
 use crate::backend::{Direction, KeyValue, KvIter, StorageBackend};
 use crate::catalog::KS_CATALOG;
-use crate::codec::DecodeError;
+use crate::codec::{DecodeError, Reader};
 use crate::error::{Error, Result, hex};
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
@@ -517,13 +517,21 @@ fn read_u64(bytes: &[u8], at: usize) -> u64 {
     u64::from_be_bytes(b)
 }
 
+/// Skips a u32-counted list of texts, checking each.
+fn texts(w: &mut Reader<'_>) -> Result<(), DecodeError> {
+    for _ in 0..w.count(4)? {
+        w.text()?;
+    }
+    Ok(())
+}
+
 /// Checks that `bytes` is exactly what [`AuditEvent::canonical`] produces for some event —
 /// the same rules as [`AuditEvent::from_canonical`] — without allocating.
 ///
 /// [`AuditEvent::canonical`]: super::AuditEvent::canonical
 /// [`AuditEvent::from_canonical`]: super::AuditEvent::from_canonical
 pub fn check_canonical(bytes: &[u8]) -> Result<(), DecodeError> {
-    let mut w = Walker { bytes, pos: 0 };
+    let mut w = Reader::new(bytes);
     let mut magic = [0u8; 4];
     magic.copy_from_slice(w.take(4)?);
     if magic != *CANONICAL_MAGIC {
@@ -535,29 +543,29 @@ pub fn check_canonical(bytes: &[u8]) -> Result<(), DecodeError> {
     // seq, timestamp, database id, session id.
     w.take(FIXED_PREFIX_LEN - 5)?;
     for _ in 0..4 {
-        w.string()?; // user, client address, application, database name
+        w.text()?; // user, client address, application, database name
     }
     let class_at = w.pos;
     if !(1..=7).contains(&w.u8()?) {
         return Err(w.err_at(class_at, "unknown event class"));
     }
-    w.string()?; // operation
-    w.list()?; // targets
-    w.string()?; // query
+    w.text()?; // operation
+    texts(&mut w)?; // targets
+    w.text()?; // query
     w.flag()?; // query truncated
-    w.list()?; // params
+    texts(&mut w)?; // params
     w.take(8)?; // rows
     w.flag()?; // success
     if w.flag()? {
-        w.string()?; // error
+        w.text()?; // error
     }
     w.take(8)?; // duration
     let count = w.u32()?;
     let mut last: Option<&[u8]> = None;
     for _ in 0..count {
         let at = w.pos;
-        let key = w.string()?;
-        w.string()?;
+        let key = w.text()?;
+        w.text()?;
         // Byte order of UTF-8 is code point order: the same order as `String`'s `Ord`.
         if last.is_some_and(|last| last >= key) {
             return Err(w.err_at(at, "custom keys not strictly sorted"));
@@ -568,80 +576,6 @@ pub fn check_canonical(bytes: &[u8]) -> Result<(), DecodeError> {
         return Err(w.err("trailing bytes after audit event"));
     }
     Ok(())
-}
-
-/// A cursor over canonical bytes that checks the grammar without building values.
-struct Walker<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Walker<'a> {
-    fn err(&self, what: &'static str) -> DecodeError {
-        DecodeError {
-            what,
-            offset: self.pos,
-        }
-    }
-
-    fn err_at(&self, offset: usize, what: &'static str) -> DecodeError {
-        DecodeError { what, offset }
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|end| *end <= self.bytes.len())
-            .ok_or_else(|| self.err("unexpected end of audit event"))?;
-        let slice = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(slice)
-    }
-
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn flag(&mut self) -> Result<bool, DecodeError> {
-        let at = self.pos;
-        match self.u8()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            _ => Err(self.err_at(at, "flag is neither 0 nor 1")),
-        }
-    }
-
-    fn u32(&mut self) -> Result<u32, DecodeError> {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(self.take(4)?);
-        Ok(u32::from_be_bytes(b))
-    }
-
-    fn string(&mut self) -> Result<&'a [u8], DecodeError> {
-        let at = self.pos;
-        let len = self.u32()? as usize;
-        let bytes = self.take(len)?;
-        // Nearly all audit text is ASCII: the inlined check is much cheaper per short
-        // string than the general validator.
-        if !bytes.is_ascii() {
-            std::str::from_utf8(bytes).map_err(|_| self.err_at(at, "string is not UTF-8"))?;
-        }
-        Ok(bytes)
-    }
-
-    fn list(&mut self) -> Result<(), DecodeError> {
-        let at = self.pos;
-        let count = self.u32()? as usize;
-        // Each element takes at least its 4-byte length.
-        if count > (self.bytes.len() - self.pos) / 4 {
-            return Err(self.err_at(at, "list longer than the data"));
-        }
-        for _ in 0..count {
-            self.string()?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
