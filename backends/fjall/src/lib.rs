@@ -281,13 +281,8 @@ impl StorageBackend for FjallBackend {
 
 impl Drop for FjallBackend {
     fn drop(&mut self) {
-        // Best effort: a clean close flushes every memtable into segments, so the next open
-        // has no journal to replay (opening then costs milliseconds, not a replay of
-        // everything written since the last flush), and leaves the rest on stable storage.
+        // Best effort: a clean close leaves the journal on stable storage.
         if !self.poisoned.load(Ordering::Acquire) {
-            for keyspace in self.keyspaces.get_mut().values() {
-                let _ = keyspace.rotate_memtable_and_wait();
-            }
             let _ = self.db.persist(PersistMode::SyncAll);
         }
     }
