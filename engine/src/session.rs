@@ -1,7 +1,7 @@
 //! `Session`: who is connected, and the statements they run.
 
 use crate::audit::{AuditEvent, ParamCapture, table as audit_table};
-use crate::classify::{Classification, EventClass, classify, writes_table};
+use crate::classify::{EventClass, classify, writes_table};
 use crate::error::{Error, Result};
 use crate::store::SqlStore;
 use bigdecimal::BigDecimal;
@@ -489,13 +489,14 @@ impl Session {
             Ok(statements) => statements,
             Err(e) => {
                 let error = Error::Sql(Box::new(GlueError::Parser(e.to_string())));
-                let classification = Classification {
-                    class: EventClass::System,
-                    operation: "INVALID",
-                    targets: Vec::new(),
-                    written: Vec::new(),
-                };
-                let event = self.event(&classification, sql, params, timestamp_us);
+                let event = self.event(
+                    EventClass::System,
+                    "INVALID",
+                    Vec::new(),
+                    sql,
+                    params,
+                    timestamp_us,
+                );
                 self.record_outcome(event, started, Err(&error), false);
                 return Err(error);
             }
@@ -586,27 +587,10 @@ impl Session {
         success: bool,
         custom: BTreeMap<String, String>,
     ) -> Result<()> {
+        let mut event = self.event(class, operation, targets, detail, &[], now_micros());
+        event.success = success;
+        event.custom.extend(custom);
         let shared = self.store.shared();
-        let (query, query_truncated) = shared.policy().truncate(detail);
-        let mut merged = self.info.custom.clone();
-        merged.extend(custom);
-        let event = AuditEvent {
-            timestamp_us: now_micros(),
-            database_id: shared.database_id(),
-            session_id: self.id,
-            user: self.info.user.clone(),
-            client_addr: self.info.client_addr.clone().unwrap_or_default(),
-            application: self.info.application.clone().unwrap_or_default(),
-            database: shared.options().name.clone(),
-            class,
-            operation: operation.to_owned(),
-            targets,
-            query,
-            query_truncated,
-            success,
-            custom: merged,
-            ..AuditEvent::default()
-        };
         if !shared.policy().records(&event) {
             return Ok(());
         }
@@ -617,10 +601,13 @@ impl Session {
         self.store.end(true).map_err(|(error, _)| error)
     }
 
-    /// A new event for `classification`, with the session's metadata.
+    /// A new, successful event with the session's metadata; `text` is cut and `params`
+    /// captured as the policy says.
     fn event(
         &self,
-        classification: &Classification,
+        class: EventClass,
+        operation: &str,
+        targets: Vec<String>,
         text: &str,
         params: &[Param],
         timestamp_us: i64,
@@ -644,9 +631,9 @@ impl Session {
             client_addr: self.info.client_addr.clone().unwrap_or_default(),
             application: self.info.application.clone().unwrap_or_default(),
             database: shared.options().name.clone(),
-            class: classification.class,
-            operation: classification.operation.to_owned(),
-            targets: classification.targets.clone(),
+            class,
+            operation: operation.to_owned(),
+            targets,
             query,
             query_truncated,
             params,
@@ -694,7 +681,14 @@ impl Session {
         let started = Instant::now();
         let timestamp_us = now_micros();
         let classification = classify(statement);
-        let mut event = self.event(&classification, text, params, timestamp_us);
+        let mut event = self.event(
+            classification.class,
+            classification.operation,
+            classification.targets.clone(),
+            text,
+            params,
+            timestamp_us,
+        );
 
         if writes_table(statement, audit_table::AUDIT_TABLE) {
             let error = Error::AuditLogReadOnly {
@@ -920,14 +914,10 @@ impl Drop for Session {
         // An open transaction is rolled back: its writes were never committed, but its
         // statements and the rollback are recorded.
         if self.store.in_transaction() {
-            let classification = Classification {
-                class: EventClass::Txn,
-                operation: "ROLLBACK",
-                targets: Vec::new(),
-                written: Vec::new(),
-            };
             let event = self.event(
-                &classification,
+                EventClass::Txn,
+                "ROLLBACK",
+                Vec::new(),
                 "-- implicit ROLLBACK: session closed inside a transaction",
                 &[],
                 now_micros(),
