@@ -123,6 +123,15 @@ impl Error {
                 ValidateError::DuplicateEntryOnPrimaryKeyField(_)
                 | ValidateError::DuplicateEntryOnUniqueField(..),
             ) => Error::Constraint(Box::new(error)),
+            GlueError::Insert(gluesql_core::executor::InsertError::CannotFindReferencedValue {
+                ..
+            })
+            | GlueError::Update(gluesql_core::executor::UpdateError::CannotFindReferencedValue {
+                ..
+            })
+            | GlueError::Delete(gluesql_core::executor::DeleteError::ReferencingColumnExists(_)) => {
+                Error::Constraint(Box::new(error))
+            }
             GlueError::Value(value_error)
                 if matches!(**value_error, ValueError::NullValueOnNotNullField) =>
             {

@@ -17,8 +17,8 @@
 use crate::audit::{AuditEvent, ledger, table as audit_table};
 use crate::backend::{Direction, KvIter, Snapshot, StorageError, WriteBatch, prefix_successor};
 use crate::catalog::{
-    self, FUNCTION_PREFIX, KS_CATALOG, KS_INDEX, KS_ROWS, NEXT_TABLE_ID_KEY, TABLE_PREFIX,
-    TableRecord, corrupt,
+    self, FUNCTION_PREFIX, ForeignKeyRef, KS_CATALOG, KS_INDEX, KS_ROWS, NEXT_TABLE_ID_KEY,
+    TABLE_PREFIX, TableExtras, TableRecord, UniqueConstraint, corrupt,
 };
 use crate::codec::{self, decode_key, decode_key_prefix, decode_row, encode_key, encode_row};
 use crate::database::{Shared, WriterGuard};
@@ -27,7 +27,7 @@ use gluesql_core::ast::{ColumnDef, DataType, Expr, IndexOperator, OrderByExpr};
 use gluesql_core::chrono::{DateTime, NaiveDateTime, Utc};
 use gluesql_core::data::{CustomFunction as StructCustomFunction, Key, Schema, SchemaIndex};
 use gluesql_core::data::{SchemaIndexOrd, Value};
-use gluesql_core::error::{AlterTableError, Error as GlueError, IndexError};
+use gluesql_core::error::{AlterTableError, Error as GlueError, IndexError, ValidateError};
 use gluesql_core::executor::{RowContext, evaluate_stateless};
 use gluesql_core::plan::{ExprPlan, plan_scalar_expr};
 use gluesql_core::store::{
@@ -36,7 +36,7 @@ use gluesql_core::store::{
 };
 use std::cell::RefCell;
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::iter::Peekable;
 use std::ops::Bound;
 use std::sync::Arc;
@@ -86,7 +86,16 @@ struct Txn {
 struct View<'a> {
     snapshot: &'a dyn Snapshot,
     overlay: Option<&'a Overlay>,
+    records: &'a RecordCache,
 }
+
+/// Decoded table records by catalog key, with the bytes they were decoded from: a
+/// record is reused only while its stored bytes are unchanged, so the cache can never
+/// serve a stale schema. It saves the JSON decode every statement would otherwise repeat.
+type RecordCache = RefCell<HashMap<Vec<u8>, (Vec<u8>, TableRecord)>>;
+
+/// Records kept at most; the cache starts over beyond this.
+const RECORD_CACHE_LIMIT: usize = 256;
 
 impl<'a> View<'a> {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -154,9 +163,21 @@ impl<'a> View<'a> {
 
     fn table(&self, name: &str) -> Result<Option<TableRecord>> {
         let key = catalog::table_key(name);
-        self.get(Space::Catalog, &key)?
-            .map(|bytes| TableRecord::decode(&key, &bytes))
-            .transpose()
+        let Some(bytes) = self.get(Space::Catalog, &key)? else {
+            return Ok(None);
+        };
+        if let Some((cached, record)) = self.records.borrow().get(&key)
+            && *cached == bytes
+        {
+            return Ok(Some(record.clone()));
+        }
+        let record = TableRecord::decode(&key, &bytes)?;
+        let mut records = self.records.borrow_mut();
+        if records.len() >= RECORD_CACHE_LIMIT {
+            records.clear();
+        }
+        records.insert(key, (bytes, record.clone()));
+        Ok(Some(record))
     }
 
     /// A table's record, or a stand-in record for `__audit_log`.
@@ -166,6 +187,7 @@ impl<'a> View<'a> {
                 id: ledger::AUDIT_TABLE_ID,
                 created_micros: 0,
                 schema: audit_table::schema(),
+                extras: TableExtras::default(),
             }));
         }
         self.table(name)
@@ -340,6 +362,64 @@ fn index_entry_key(
     Ok(entry)
 }
 
+/// The value of `column` in a row.
+fn value_of<'v>(columns: &[String], values: &'v [Value], column: &str) -> Option<&'v Value> {
+    columns
+        .iter()
+        .position(|c| c == column)
+        .and_then(|i| values.get(i))
+}
+
+/// The entry of `values` in a unique constraint, or `None` when one of its columns is
+/// NULL (NULLs never conflict).
+fn unique_entry_key(
+    record: &TableRecord,
+    unique: &UniqueConstraint,
+    columns: &[String],
+    values: &[Value],
+) -> Result<Option<Vec<u8>>> {
+    let mut entry = catalog::unique_prefix(record.id, &unique.name);
+    for column in &unique.columns {
+        let value = columns
+            .iter()
+            .position(|c| c == column)
+            .and_then(|i| values.get(i))
+            .ok_or_else(|| {
+                Error::Internal(format!(
+                    "unique constraint {} names unknown column {column}",
+                    unique.name
+                ))
+            })?;
+        if matches!(value, Value::Null) {
+            return Ok(None);
+        }
+        let key = codec::value_to_key(value).map_err(|source| Error::Unkeyable {
+            table: record.schema.table_name.clone(),
+            source,
+        })?;
+        codec::encode_key_into(&mut entry, &key);
+    }
+    Ok(Some(entry))
+}
+
+fn unique_violation(unique: &UniqueConstraint, columns: &[String], values: &[Value]) -> Error {
+    let shown: Vec<String> = unique
+        .columns
+        .iter()
+        .filter_map(|c| columns.iter().position(|n| n == c))
+        .filter_map(|i| values.get(i))
+        .map(String::from)
+        .collect();
+    let columns = match (unique.primary, unique.columns.as_slice()) {
+        (false, [single]) => single.clone(),
+        (false, several) => format!("({})", several.join(", ")),
+        (true, several) => format!("PRIMARY KEY ({})", several.join(", ")),
+    };
+    Error::Constraint(Box::new(
+        ValidateError::DuplicateEntryOnUniqueField(Value::Str(shown.join(", ")), columns).into(),
+    ))
+}
+
 fn now_micros() -> i64 {
     Utc::now().timestamp_micros()
 }
@@ -368,6 +448,25 @@ pub struct SqlStore {
     managed: bool,
     /// Audit events waiting for the end of the transaction.
     events: Vec<AuditEvent>,
+    /// Rows the running statement writes (or deletes) in one table, kept for RETURNING.
+    capture: Option<Capture>,
+    /// While set, scans of its table see only these rows: RETURNING's projection.
+    returning: Option<Capture>,
+    /// True while a plain INSERT runs: two rows with the same primary key in one
+    /// statement are a violation rather than an overwrite.
+    inserting: bool,
+    /// Decoded table records (see [`RecordCache`]).
+    records: RecordCache,
+}
+
+/// Rows of one table, with their keys, in the order they were written.
+#[derive(Debug, Default)]
+pub(crate) struct Capture {
+    pub table: String,
+    pub rows: Vec<(Key, Vec<Value>)>,
+    /// Capture rows as they were before a delete (DELETE ... RETURNING) rather than rows
+    /// written.
+    pub deletes: bool,
 }
 
 impl SqlStore {
@@ -381,7 +480,107 @@ impl SqlStore {
             error: RefCell::new(None),
             managed: false,
             events: Vec::new(),
+            capture: None,
+            returning: None,
+            inserting: false,
+            records: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// Starts collecting the rows the next data change writes in `table` (or, with
+    /// `deletes`, the rows it deletes).
+    pub(crate) fn start_capture(&mut self, table: &str, deletes: bool) {
+        self.capture = Some(Capture {
+            table: table.to_owned(),
+            rows: Vec::new(),
+            deletes,
+        });
+    }
+
+    /// Stops collecting and returns what was collected.
+    pub(crate) fn take_capture(&mut self) -> Option<Capture> {
+        self.capture.take()
+    }
+
+    /// Makes scans of the capture's table return only its rows, until
+    /// [`clear_returning`](Self::clear_returning).
+    pub(crate) fn set_returning(&mut self, capture: Capture) {
+        self.returning = Some(capture);
+    }
+
+    pub(crate) fn clear_returning(&mut self) {
+        self.returning = None;
+    }
+
+    /// Marks the start or end of a plain INSERT (see the `inserting` field).
+    pub(crate) fn set_inserting(&mut self, inserting: bool) {
+        self.inserting = inserting;
+    }
+
+    /// A table's schema and extras, as the running transaction sees them.
+    pub(crate) fn table_record(&self, name: &str) -> Result<Option<TableRecord>> {
+        self.table(name)
+    }
+
+    /// Replaces a table's extras. New unique constraints are checked against the rows
+    /// already stored and their entries built; dropped ones have their entries removed.
+    pub(crate) fn set_extras(&mut self, table_name: &str, extras: TableExtras) -> Result<()> {
+        refuse_audit_write(&[table_name], "CREATE/ALTER TABLE")?;
+        let mut record = self.require_table(table_name)?;
+        let old = std::mem::replace(&mut record.extras, extras);
+        for unique in &old.uniques {
+            if !record.extras.uniques.contains(unique) {
+                self.delete_prefix(
+                    Space::Index,
+                    &catalog::unique_prefix(record.id, &unique.name),
+                )?;
+            }
+        }
+        let columns = column_names(&record.schema);
+        let added: Vec<UniqueConstraint> = record
+            .extras
+            .uniques
+            .iter()
+            .filter(|u| !old.uniques.contains(u))
+            .cloned()
+            .collect();
+        for unique in &added {
+            let rows = self.with_view(|view| view.rows(record.id)?.collect::<Result<Vec<_>>>())?;
+            for (key, values) in rows {
+                let Some(entry) = unique_entry_key(&record, unique, &columns, &values)? else {
+                    continue;
+                };
+                if self
+                    .with_view(|view| view.get(Space::Index, &entry))?
+                    .is_some()
+                {
+                    return Err(unique_violation(unique, &columns, &values));
+                }
+                self.put(Space::Index, entry, encode_key(&key))?;
+            }
+        }
+        self.put_table(table_name, &record)
+    }
+
+    /// The last id the table's sequence handed out (0 if none).
+    pub(crate) fn sequence(&self, table_id: u64) -> Result<i64> {
+        let key = catalog::sequence_key(table_id);
+        match self.with_view(|view| view.get(Space::Catalog, &key))? {
+            Some(bytes) => {
+                let value = catalog::read_u64ish(&bytes, KS_CATALOG, &key, "sequence")?;
+                Ok(i64::from_be_bytes(value.to_be_bytes()))
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// Records that ids up to `last` are taken, so the sequence never hands them out.
+    pub(crate) fn set_sequence(&mut self, table_id: u64, last: i64) -> Result<()> {
+        self.put(
+            Space::Catalog,
+            catalog::sequence_key(table_id),
+            last.to_be_bytes().to_vec(),
+        )
     }
 
     /// Puts the session in charge of commits (see the `managed` field).
@@ -490,12 +689,14 @@ impl SqlStore {
             Some(txn) => f(View {
                 snapshot: &*txn.snapshot,
                 overlay: Some(&txn.overlay),
+                records: &self.records,
             }),
             None => {
                 let snapshot = self.shared.backend().snapshot()?;
                 f(View {
                     snapshot: &*snapshot,
                     overlay: None,
+                    records: &self.records,
                 })
             }
         }
@@ -631,7 +832,8 @@ impl SqlStore {
     }
 
     /// Writes one row and keeps every index in step: entries of the old row (if any) are
-    /// removed, entries of the new row added, all in the same transaction.
+    /// removed, entries of the new row added, all in the same transaction. Unique
+    /// constraints are checked against the other rows before anything is written.
     fn write_row(
         &mut self,
         record: &TableRecord,
@@ -642,14 +844,163 @@ impl SqlStore {
     ) -> Result<()> {
         let pk = encode_key(key);
         let row_key = [&record.id.to_be_bytes()[..], &pk].concat();
-        if !specs.is_empty() {
+        for foreign_key in &record.extras.foreign_keys {
+            self.check_parent_exists(record, foreign_key, columns, values)?;
+        }
+        if !record.extras.referenced_by.is_empty()
+            && let Some(old) = self.with_view(|view| view.row(record.id, key))?
+        {
+            self.check_unreferenced(record, columns, &old, Some(values))?;
+        }
+        if !specs.is_empty() || !record.extras.uniques.is_empty() {
             self.remove_index_entries(record, specs, columns, key, &pk)?;
             for spec in specs {
                 let entry = index_entry_key(&record.schema.table_name, spec, columns, values, &pk)?;
                 self.put(Space::Index, entry, pk.clone())?;
             }
+            for unique in &record.extras.uniques {
+                let Some(entry) = unique_entry_key(record, unique, columns, values)? else {
+                    continue;
+                };
+                let holder = self.with_view(|view| view.get(Space::Index, &entry))?;
+                if holder.is_some_and(|holder| holder != pk) {
+                    return Err(unique_violation(unique, columns, values));
+                }
+                self.put(Space::Index, entry, pk.clone())?;
+            }
+        }
+        if let Some(capture) = self.capture.as_mut()
+            && !capture.deletes
+            && capture.table == record.schema.table_name
+        {
+            capture.rows.push((key.clone(), values.to_vec()));
         }
         self.put(Space::Rows, row_key, encode_row(values))
+    }
+
+    /// A foreign key's value must exist in the parent table (NULL references nothing).
+    fn check_parent_exists(
+        &self,
+        record: &TableRecord,
+        foreign_key: &ForeignKeyRef,
+        columns: &[String],
+        values: &[Value],
+    ) -> Result<()> {
+        let Some(value) = value_of(columns, values, &foreign_key.column) else {
+            return Ok(());
+        };
+        if matches!(value, Value::Null) {
+            return Ok(());
+        }
+        let missing = || {
+            Error::Constraint(Box::new(
+                gluesql_core::executor::InsertError::CannotFindReferencedValue {
+                    table_name: foreign_key.parent.clone(),
+                    column_name: foreign_key.parent_column.clone(),
+                    referenced_value: String::from(value),
+                }
+                .into(),
+            ))
+        };
+        let parent = if foreign_key.parent == record.schema.table_name {
+            record.clone()
+        } else {
+            match self.table(&foreign_key.parent)? {
+                Some(parent) => parent,
+                None => return Err(missing()),
+            }
+        };
+        let unique = parent
+            .extras
+            .uniques
+            .iter()
+            .find(|u| u.columns == [foreign_key.parent_column.clone()]);
+        let found = match unique {
+            Some(unique) => {
+                let parent_columns = column_names(&parent.schema);
+                let mut probe = vec![Value::Null; parent_columns.len()];
+                if let Some(i) = parent_columns
+                    .iter()
+                    .position(|c| *c == foreign_key.parent_column)
+                {
+                    probe[i] = value.clone();
+                }
+                match unique_entry_key(&parent, unique, &parent_columns, &probe)? {
+                    Some(entry) => self
+                        .with_view(|view| view.get(Space::Index, &entry))?
+                        .is_some(),
+                    None => false,
+                }
+            }
+            None => {
+                // The parent's primary key.
+                let key = codec::value_to_key(value).map_err(|source| Error::Unkeyable {
+                    table: parent.schema.table_name.clone(),
+                    source,
+                })?;
+                self.with_view(|view| view.row(parent.id, &key))?.is_some()
+            }
+        };
+        if found { Ok(()) } else { Err(missing()) }
+    }
+
+    /// A parent row's referenced values may not disappear (delete, or update to another
+    /// value: `new`) while a child row still refers to them.
+    fn check_unreferenced(
+        &self,
+        record: &TableRecord,
+        columns: &[String],
+        old: &[Value],
+        new: Option<&[Value]>,
+    ) -> Result<()> {
+        for child_name in &record.extras.referenced_by {
+            let child = if *child_name == record.schema.table_name {
+                Some(record.clone())
+            } else {
+                self.table(child_name)?
+            };
+            let Some(child) = child else { continue };
+            for foreign_key in &child.extras.foreign_keys {
+                if foreign_key.parent != record.schema.table_name {
+                    continue;
+                }
+                let Some(value) = value_of(columns, old, &foreign_key.parent_column) else {
+                    continue;
+                };
+                if matches!(value, Value::Null)
+                    || new.and_then(|n| value_of(columns, n, &foreign_key.parent_column))
+                        == Some(value)
+                {
+                    continue;
+                }
+                let child_columns = column_names(&child.schema);
+                let Some(at) = child_columns.iter().position(|c| *c == foreign_key.column) else {
+                    continue;
+                };
+                let referenced = self.with_view(|view| {
+                    for row in view.rows(child.id)? {
+                        let (_, values) = row?;
+                        if values.get(at) == Some(value) {
+                            return Ok(true);
+                        }
+                    }
+                    Ok(false)
+                })?;
+                if referenced {
+                    return Err(Error::Constraint(Box::new(
+                        gluesql_core::executor::DeleteError::ReferencingColumnExists(format!(
+                            "{child_name}.{} still refers to {}.{} = {}",
+                            foreign_key.column,
+                            record.schema.table_name,
+                            foreign_key.parent_column,
+                            String::from(value)
+                        ))
+                        .into(),
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn remove_index_entries(
@@ -666,6 +1017,11 @@ impl SqlStore {
         for spec in specs {
             let entry = index_entry_key(&record.schema.table_name, spec, columns, &old, pk)?;
             self.delete(Space::Index, entry)?;
+        }
+        for unique in &record.extras.uniques {
+            if let Some(entry) = unique_entry_key(record, unique, columns, &old)? {
+                self.delete(Space::Index, entry)?;
+            }
         }
         Ok(())
     }
@@ -734,6 +1090,7 @@ impl SqlStore {
                     id,
                     created_micros: now_micros(),
                     schema: schema.clone(),
+                    extras: TableExtras::default(),
                 };
                 self.put_table(&schema.table_name, &record)
             }
@@ -745,9 +1102,29 @@ impl SqlStore {
         let Some(record) = self.table(table_name)? else {
             return Ok(());
         };
+        for child_name in &record.extras.referenced_by {
+            if child_name == table_name {
+                continue;
+            }
+            if let Some(child) = self.table(child_name)?
+                && child
+                    .extras
+                    .foreign_keys
+                    .iter()
+                    .any(|f| f.parent == table_name)
+            {
+                return Err(Error::Constraint(Box::new(
+                    gluesql_core::executor::DeleteError::ReferencingColumnExists(format!(
+                        "table {child_name} has a foreign key to {table_name}; drop {child_name} first"
+                    ))
+                    .into(),
+                )));
+            }
+        }
         self.delete_prefix(Space::Rows, &catalog::row_prefix(record.id))?;
         self.delete_prefix(Space::Index, &catalog::row_prefix(record.id))?;
         self.delete(Space::Catalog, catalog::autokey_key(record.id))?;
+        self.delete(Space::Catalog, catalog::sequence_key(record.id))?;
         self.delete(Space::Catalog, catalog::table_key(table_name))
     }
 
@@ -776,6 +1153,18 @@ impl SqlStore {
         let record = self.require_table(table_name)?;
         let specs = index_specs(&record);
         let columns = column_names(&record.schema);
+        if self.inserting {
+            // GlueSQL checks new keys against stored rows only; two new rows with one key
+            // would otherwise overwrite each other.
+            let mut seen = std::collections::HashSet::with_capacity(rows.len());
+            for (key, _) in &rows {
+                if !seen.insert(encode_key(key)) {
+                    return Err(Error::Constraint(Box::new(
+                        ValidateError::DuplicateEntryOnPrimaryKeyField(key.clone()).into(),
+                    )));
+                }
+            }
+        }
         for (key, values) in rows {
             self.write_row(&record, &specs, &columns, &key, &values)?;
         }
@@ -789,6 +1178,19 @@ impl SqlStore {
         let columns = column_names(&record.schema);
         for key in keys {
             let pk = encode_key(&key);
+            if !record.extras.referenced_by.is_empty()
+                && let Some(old) = self.with_view(|view| view.row(record.id, &key))?
+            {
+                self.check_unreferenced(&record, &columns, &old, None)?;
+            }
+            if let Some(capture) = self.capture.as_ref()
+                && capture.deletes
+                && capture.table == table_name
+                && let Some(old) = self.with_view(|view| view.row(record.id, &key))?
+                && let Some(capture) = self.capture.as_mut()
+            {
+                capture.rows.push((key.clone(), old));
+            }
             self.remove_index_entries(&record, &specs, &columns, &key, &pk)?;
             self.delete(Space::Rows, catalog::row_key(record.id, &key))?;
         }
@@ -798,6 +1200,11 @@ impl SqlStore {
     fn do_rename_table(&mut self, old: &str, new: &str) -> Result<()> {
         refuse_audit_write(&[old, new], "ALTER TABLE RENAME")?;
         let mut record = self.require_table(old)?;
+        if !record.extras.foreign_keys.is_empty() || !record.extras.referenced_by.is_empty() {
+            return Err(Error::Unsupported(format!(
+                "ALTER TABLE {old} RENAME: the table takes part in a foreign key; recreate it instead"
+            )));
+        }
         new.clone_into(&mut record.schema.table_name);
         self.put_table(new, &record)?;
         self.delete(Space::Catalog, catalog::table_key(old))
@@ -844,6 +1251,11 @@ impl SqlStore {
         })?;
         let before = record.schema.indexes.len();
         record.schema.indexes.retain(|i| i.name != index_name);
+        if record.extras.uniques.iter().any(|u| u.name == index_name) {
+            // A unique index: its constraint goes with it.
+            record.extras.uniques.retain(|u| u.name != index_name);
+            self.delete_prefix(Space::Index, &catalog::unique_prefix(record.id, index_name))?;
+        }
         if record.schema.indexes.len() == before {
             return Err(Error::Sql(Box::new(
                 IndexError::IndexNameDoesNotExist(index_name.to_owned()).into(),
@@ -1020,6 +1432,15 @@ impl Store for SqlStore {
     }
 
     fn fetch_data(&self, table_name: &str, key: &Key) -> GlueResult<Option<Vec<Value>>> {
+        if let Some(returning) = &self.returning
+            && returning.table == table_name
+        {
+            return Ok(returning
+                .rows
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, row)| row.clone()));
+        }
         if audit_table::is_audit_table(table_name) {
             return self.read(|view| view.row_by_key(ledger::AUDIT_TABLE_ID, key));
         }
@@ -1031,12 +1452,18 @@ impl Store for SqlStore {
 
     fn scan_data<'a>(&'a self, table_name: &str) -> GlueResult<RowIter<'a>> {
         let glue = |e: Error| self.fail(e);
+        if let Some(returning) = &self.returning
+            && returning.table == table_name
+        {
+            return Ok(Box::new(returning.rows.iter().cloned().map(Ok)));
+        }
         if audit_table::is_audit_table(table_name) {
             return match &self.txn {
                 Some(txn) => {
                     let view = View {
                         snapshot: &*txn.snapshot,
                         overlay: None,
+                        records: &self.records,
                     };
                     let rows = view.audit_rows().map_err(glue)?;
                     Ok(Box::new(rows.map(move |row| row.map_err(|e| self.fail(e)))))
@@ -1054,6 +1481,7 @@ impl Store for SqlStore {
                 let view = View {
                     snapshot: &*txn.snapshot,
                     overlay: Some(&txn.overlay),
+                    records: &self.records,
                 };
                 let Some(record) = view.table(table_name).map_err(glue)? else {
                     return Ok(Box::new(std::iter::empty()));
@@ -1093,6 +1521,7 @@ impl Index for SqlStore {
                 let view = View {
                     snapshot: &*txn.snapshot,
                     overlay: Some(&txn.overlay),
+                    records: &self.records,
                 };
                 let record = view
                     .table_or_audit(table_name)
