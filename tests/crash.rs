@@ -5,11 +5,10 @@
 //! The child is this same test binary, re-run with `CRASH_CHILD_DIR` set.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use heliosdb_lite::{Database, SessionInfo, params};
 use rand::Rng;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 const CHILD_ENV: &str = "CRASH_CHILD_DIR";
 const ITEMS_PER_TXN: i64 = 3;
@@ -60,64 +59,31 @@ fn crash_child_workload() {
     }
 }
 
-/// The number in an `ack N` line; the test harness may print its own text before it.
-fn ack_number(line: &str) -> Option<i64> {
-    let at = line.rfind("ack ")?;
-    line[at + 4..].trim().parse().ok()
-}
-
 #[test]
 fn kill_nine_loses_no_acknowledged_commit() {
     if std::env::var(CHILD_ENV).is_ok() {
         return;
     }
     let dir = tempfile::tempdir().expect("dir");
-    let exe = std::env::current_exe().expect("test binary");
     let mut rng = rand::rng();
     let mut acked_total = 0i64;
 
     for round in 0..KILLS {
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "crash_child_workload",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn child");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut lines = BufReader::new(stdout).lines();
-
         // Let it commit a random number of transactions, then kill it mid-stream.
-        let target_acks = rng.random_range(1..40);
         let mut last_ack = None;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut seen = 0;
-        for line in lines.by_ref() {
-            let line = line.expect("read child output");
-            if let Some(n) = ack_number(&line) {
-                last_ack = Some(n);
-                seen += 1;
-                if seen >= target_acks || Instant::now() > deadline {
-                    // A random extra delay lands the kill anywhere inside the next commit.
-                    std::thread::sleep(Duration::from_micros(rng.random_range(0..3000)));
-                    break;
+        common::run_child_and_kill(
+            "crash_child_workload",
+            CHILD_ENV,
+            dir.path(),
+            rng.random_range(1..40),
+            |line| {
+                let ack = common::tagged_number(line, "ack ");
+                if ack.is_some() {
+                    last_ack = ack;
                 }
-            }
-        }
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap");
-        // Acknowledgements already in the pipe count too: those commits had returned.
-        for line in lines {
-            let Ok(line) = line else { break };
-            if let Some(n) = ack_number(&line) {
-                last_ack = Some(n);
-            }
-        }
+                ack.is_some()
+            },
+        );
         let last_ack =
             last_ack.unwrap_or_else(|| panic!("round {round}: child acknowledged nothing"));
         acked_total = acked_total.max(last_ack);

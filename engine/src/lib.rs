@@ -12,6 +12,7 @@ pub mod codec;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod database;
+mod dialect;
 mod error;
 mod session;
 mod store;

@@ -2,18 +2,15 @@
 
 use crate::audit::{AuditEvent, ParamCapture, table as audit_table};
 use crate::classify::{EventClass, classify, writes_table};
+use crate::dialect;
 use crate::error::{Error, Result};
 use crate::store::SqlStore;
 use bigdecimal::BigDecimal;
 use gluesql_core::ast::DataType;
 use gluesql_core::data::Value;
-use gluesql_core::error::Error as GlueError;
-use gluesql_core::executor::{Payload, PayloadVariable, execute};
+use gluesql_core::executor::{Payload, PayloadVariable};
 use gluesql_core::sqlparser::ast::Statement as SqlStatement;
-use gluesql_core::sqlparser::dialect::PostgreSqlDialect;
-use gluesql_core::sqlparser::parser::Parser;
-use gluesql_core::store::Planner;
-use gluesql_core::translate::{IntoParamLiteral, ParamLiteral, translate_with_params};
+use gluesql_core::translate::{IntoParamLiteral, ParamLiteral};
 use sqlparser::ast::{
     Expr as SqlExpr, FunctionArguments, Ident, Value as SqlValue, visit_expressions_mut,
 };
@@ -67,8 +64,9 @@ impl SessionInfo {
     }
 }
 
-/// A bound parameter value for `$1`, `$2`, ... placeholders. Build with [`params!`] or
-/// `Param::from(value)`; parameters are passed as values, never spliced into SQL text.
+/// A bound parameter value for `$1`/`?1`, `$2`/`?2`, ... and `?` placeholders. Build with
+/// [`params!`] or `Param::from(value)`; parameters are passed as values, never spliced
+/// into SQL text.
 ///
 /// Numbers, strings, booleans and NULL bind exactly as the same literal written in SQL
 /// would — `params![1]` fits an `INTEGER`, `DECIMAL` or `FLOAT` column and `"2024-05-01"` a
@@ -301,7 +299,7 @@ impl Output {
         }
     }
 
-    fn from_payload(payload: Payload) -> Output {
+    pub(crate) fn from_payload(payload: Payload) -> Output {
         let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         match payload {
             Payload::Select { labels, rows } => Output::Rows(Rows {
@@ -436,6 +434,9 @@ pub struct Session {
     store: SqlStore,
     info: SessionInfo,
     id: u64,
+    /// The id the last successful INSERT generated or was given for an auto-increment
+    /// column.
+    last_insert_id: Option<i64>,
 }
 
 impl fmt::Debug for Session {
@@ -451,7 +452,12 @@ impl fmt::Debug for Session {
 impl Session {
     pub(crate) fn new(mut store: SqlStore, info: SessionInfo, id: u64) -> Self {
         store.set_managed();
-        Self { store, info, id }
+        Self {
+            store,
+            info,
+            id,
+            last_insert_id: None,
+        }
     }
 
     /// This session's id, unique within the open database.
@@ -469,7 +475,18 @@ impl Session {
         self.store.in_transaction()
     }
 
-    /// Runs one or more `;`-separated statements with `$1, $2, ...` bound to `params`,
+    /// The id the session's last successful INSERT generated (or was given) for a table's
+    /// auto-increment column — `INTEGER PRIMARY KEY [AUTOINCREMENT]` or
+    /// `GENERATED ... AS IDENTITY` — like SQLite's `last_insert_rowid()`, which SQL can
+    /// also call. `None` before the first such INSERT. A statement that fails, or is
+    /// undone by `ROLLBACK`, does not change it in SQL's sense: ids it took are handed
+    /// out again.
+    pub fn last_insert_id(&self) -> Option<i64> {
+        self.last_insert_id
+    }
+
+    /// Runs one or more `;`-separated statements with their placeholders bound to `params`:
+    /// `$1`, `?1` (the first parameter) or `?` (the next one, counting left to right),
     /// returning one [`Output`] per statement. Stops at the first failing statement and
     /// returns its error; statements before it keep their effect.
     ///
@@ -483,12 +500,9 @@ impl Session {
     pub fn execute(&mut self, sql: &str, params: &[Param]) -> Result<Vec<Output>> {
         let started = Instant::now();
         let timestamp_us = now_micros();
-        // GlueSQL's dialect, parsed here rather than through `gluesql_core::parse_sql`, whose
-        // errors carry the parser's multi-line `Debug` text instead of its message.
-        let mut statements = match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
+        let mut statements = match crate::dialect::parse(sql) {
             Ok(statements) => statements,
-            Err(e) => {
-                let error = Error::Sql(Box::new(GlueError::Parser(e.to_string())));
+            Err(error) => {
                 let event = self.event(
                     EventClass::System,
                     "INVALID",
@@ -767,11 +781,21 @@ impl Session {
                 rewrite_user_identifier(statement);
                 bind_literals(statement, params);
                 let literals: Vec<ParamLiteral> = params.iter().map(|p| p.0.clone()).collect();
-                let result = translate_with_params(statement, &literals)
-                    .and_then(|translated| self.store.plan(translated.into()))
-                    .and_then(|plan| execute(&mut self.store, &plan))
-                    .map(Output::from_payload)
-                    .map_err(|error| self.store.convert_error(error));
+                let context = dialect::Context {
+                    params: &literals,
+                    now: micros_to_utc(timestamp_us),
+                    last_insert_id: self.last_insert_id,
+                };
+                let result = match dialect::run(&mut self.store, statement, &context) {
+                    Ok((output, effects)) => {
+                        event.custom.extend(effects.upsert);
+                        if effects.last_insert_id.is_some() {
+                            self.last_insert_id = effects.last_insert_id;
+                        }
+                        Ok(output)
+                    }
+                    Err(error) => Err(error),
+                };
                 if let (Err(_), Some(savepoint)) = (&result, savepoint) {
                     self.store.restore(savepoint);
                 }
@@ -836,6 +860,10 @@ fn output_rows(output: &Output) -> u64 {
 
 fn now_micros() -> i64 {
     gluesql_core::chrono::Utc::now().timestamp_micros()
+}
+
+fn micros_to_utc(micros: i64) -> gluesql_core::chrono::DateTime<gluesql_core::chrono::Utc> {
+    gluesql_core::chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }
 
 /// Turns a bare `user` (which the parser reads as the SQL `USER` function, unsupported by
