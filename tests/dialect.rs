@@ -202,3 +202,79 @@ fn now_is_one_instant_per_statement_and_folds_against_the_audit_log() {
         .unwrap();
     assert!(recent.get::<i64>(0, "n").unwrap() >= 2);
 }
+
+#[test]
+fn keyed_update_and_delete_read_only_the_rows_they_can_match() {
+    let db = Database::in_memory().unwrap();
+    let mut s = db.session(SessionInfo::new("app"));
+    s.execute(
+        "CREATE TABLE acct (id INTEGER PRIMARY KEY, email TEXT UNIQUE, tenant TEXT, name TEXT)",
+        &[],
+    )
+    .unwrap();
+    s.execute("CREATE INDEX acct_tenant ON acct (tenant)", &[])
+        .unwrap();
+    s.execute("BEGIN", &[]).unwrap();
+    for i in 0..500 {
+        s.execute(
+            "INSERT INTO acct VALUES (?, ?, ?, 'n')",
+            &params![i, format!("e{i}"), format!("t{}", i % 10)],
+        )
+        .unwrap();
+    }
+    s.execute("COMMIT", &[]).unwrap();
+    let scanned = |s: &mut heliosdb_lite::Session, sql: &str| {
+        let before = s.rows_scanned();
+        let out = s.execute(sql, &[]).unwrap();
+        (s.rows_scanned() - before, out[0].affected().unwrap())
+    };
+    assert_eq!(
+        scanned(&mut s, "UPDATE acct SET name = 'x' WHERE id = 250"),
+        (1, 1)
+    );
+    assert_eq!(
+        scanned(
+            &mut s,
+            "UPDATE acct SET name = 'y' WHERE 251 = id AND name = 'n'"
+        ),
+        (1, 1)
+    );
+    assert_eq!(
+        scanned(
+            &mut s,
+            "UPDATE acct SET name = 'z' WHERE id = 252 AND name = 'nope'"
+        ),
+        (1, 0)
+    );
+    assert_eq!(
+        scanned(&mut s, "DELETE FROM acct WHERE email = 'e10'"),
+        (1, 1)
+    );
+    assert_eq!(scanned(&mut s, "DELETE FROM acct WHERE id = '11'"), (1, 1));
+    assert_eq!(
+        scanned(&mut s, "UPDATE acct SET name = 't' WHERE tenant = 't3'"),
+        (50, 50)
+    );
+    assert_eq!(
+        scanned(&mut s, "DELETE FROM acct WHERE id = 100000"),
+        (0, 0)
+    );
+    // Without a keyed equality the whole table is read, as before.
+    assert_eq!(
+        scanned(&mut s, "UPDATE acct SET name = 'w' WHERE name = 'x'"),
+        (498, 1)
+    );
+    assert_eq!(
+        scanned(&mut s, "UPDATE acct SET name = 'v' WHERE id = 1 OR id = 2"),
+        (498, 2)
+    );
+    // A subquery on the same table still sees every row.
+    let (_, n) = scanned(
+        &mut s,
+        "DELETE FROM acct WHERE id = 20 AND email IN (SELECT email FROM acct WHERE tenant = 't0')",
+    );
+    assert_eq!(n, 1);
+    let rows = s.query("SELECT COUNT(*) AS n FROM acct", &[]).unwrap();
+    assert_eq!(rows.get::<i64>(0, "n").unwrap(), 497);
+    assert!(db.verify().unwrap().is_intact());
+}

@@ -485,6 +485,13 @@ impl Session {
         self.last_insert_id
     }
 
+    /// Rows this session's table scans have read so far. For tests that prove a statement
+    /// reads only the rows it needs; not a stable interface.
+    #[doc(hidden)]
+    pub fn rows_scanned(&self) -> u64 {
+        self.store.rows_scanned()
+    }
+
     /// Runs one or more `;`-separated statements with their placeholders bound to `params`:
     /// `$1`, `?1` (the first parameter) or `?` (the next one, counting left to right),
     /// returning one [`Output`] per statement. Stops at the first failing statement and

@@ -457,6 +457,22 @@ pub struct SqlStore {
     inserting: bool,
     /// Decoded table records (see [`RecordCache`]).
     records: RecordCache,
+    /// Narrows the next scan of one table to the rows that can match (see
+    /// [`SqlStore::restrict_next_scan`]); taken by that scan.
+    restriction: RefCell<Option<(String, Restriction)>>,
+    /// Rows handed to GlueSQL by table scans, for tests that prove a plan.
+    scanned: std::cell::Cell<u64>,
+}
+
+/// Where the only rows that can satisfy a statement's WHERE are.
+#[derive(Clone, Debug)]
+pub(crate) enum Restriction {
+    /// Primary-key values.
+    Keys(Vec<Key>),
+    /// `column = value` on a column with a single-column index.
+    Index { index: String, value: Value },
+    /// `column = value` on a column with a single-column unique constraint.
+    Unique { constraint: String, value: Value },
 }
 
 /// Rows of one table, with their keys, in the order they were written.
@@ -484,7 +500,91 @@ impl SqlStore {
             returning: None,
             inserting: false,
             records: RefCell::new(HashMap::new()),
+            restriction: RefCell::new(None),
+            scanned: std::cell::Cell::new(0),
         }
+    }
+
+    /// Makes the next scan of `table` return only the rows `restriction` points at, instead
+    /// of every row. GlueSQL still applies the statement's whole WHERE to them, so this is
+    /// correct whenever every matching row is among them. The first scan of the table
+    /// takes the restriction; later scans (uniqueness checks, ...) see the whole table.
+    pub(crate) fn restrict_next_scan(&self, table: &str, restriction: Restriction) {
+        *self.restriction.borrow_mut() = Some((table.to_owned(), restriction));
+    }
+
+    /// Drops a restriction no scan took.
+    pub(crate) fn clear_restriction(&self) {
+        self.restriction.borrow_mut().take();
+    }
+
+    /// Rows table scans have handed to GlueSQL so far.
+    pub(crate) fn rows_scanned(&self) -> u64 {
+        self.scanned.get()
+    }
+
+    /// The rows a restriction points at, in key order.
+    fn restricted_rows(
+        view: View<'_>,
+        record: &TableRecord,
+        restriction: &Restriction,
+    ) -> Result<Vec<(Key, Vec<Value>)>> {
+        let mut rows = Vec::new();
+        match restriction {
+            Restriction::Keys(keys) => {
+                for key in keys {
+                    if let Some(values) = view.row(record.id, key)? {
+                        rows.push((key.clone(), values));
+                    }
+                }
+            }
+            Restriction::Index { index, value } => {
+                for row in Self::index_scan(
+                    view,
+                    record,
+                    index,
+                    None,
+                    Some((&IndexOperator::Eq, value.clone())),
+                )? {
+                    rows.push(row?);
+                }
+            }
+            Restriction::Unique { constraint, value } => {
+                let Some(unique) = record.extras.uniques.iter().find(|u| u.name == *constraint)
+                else {
+                    return Err(Error::Internal(format!(
+                        "no unique constraint {constraint}"
+                    )));
+                };
+                let columns = column_names(&record.schema);
+                let mut probe = vec![Value::Null; columns.len()];
+                if let (Some(column), [only]) = (unique.columns.first(), unique.columns.as_slice())
+                    && let Some(i) = columns.iter().position(|c| c == only)
+                {
+                    let data_type = record
+                        .schema
+                        .column_defs
+                        .iter()
+                        .flatten()
+                        .find(|c| c.name == *column)
+                        .map(|c| c.data_type.clone());
+                    probe[i] = match data_type {
+                        Some(data_type) => value.cast(&data_type).map_err(Error::from_glue)?,
+                        None => value.clone(),
+                    };
+                }
+                if let Some(entry) = unique_entry_key(record, unique, &columns, &probe)?
+                    && let Some(pk) = view.get(Space::Index, &entry)?
+                {
+                    let key = decode_key(&pk)
+                        .map_err(|e| corrupt(KS_INDEX, "unique entry", &entry, e))?;
+                    if let Some(values) = view.row(record.id, &key)? {
+                        rows.push((key, values));
+                    }
+                }
+            }
+        }
+        Ok(rows)
     }
 
     /// Starts collecting the rows the next data change writes in `table` (or, with
@@ -1476,6 +1576,19 @@ impl Store for SqlStore {
                 }
             };
         }
+        let restriction = {
+            let mut slot = self.restriction.borrow_mut();
+            match slot.as_ref() {
+                Some((table, _)) if table == table_name => slot.take().map(|(_, r)| r),
+                _ => None,
+            }
+        };
+        let scanned = &self.scanned;
+        let count = move |row: &GlueResult<(Key, Vec<Value>)>| {
+            if row.is_ok() {
+                scanned.set(scanned.get() + 1);
+            }
+        };
         match &self.txn {
             Some(txn) => {
                 let view = View {
@@ -1486,8 +1599,15 @@ impl Store for SqlStore {
                 let Some(record) = view.table(table_name).map_err(glue)? else {
                     return Ok(Box::new(std::iter::empty()));
                 };
+                if let Some(restriction) = restriction {
+                    let rows = Self::restricted_rows(view, &record, &restriction).map_err(glue)?;
+                    return Ok(Box::new(rows.into_iter().map(Ok).inspect(count)));
+                }
                 let rows = view.rows(record.id).map_err(glue)?;
-                Ok(Box::new(rows.map(move |row| row.map_err(|e| self.fail(e)))))
+                Ok(Box::new(
+                    rows.map(move |row| row.map_err(|e| self.fail(e)))
+                        .inspect(count),
+                ))
             }
             None => {
                 let rows = self

@@ -8,6 +8,7 @@
 
 mod ddl;
 mod insert;
+mod keyed;
 mod sqlite_time;
 mod time;
 
@@ -125,14 +126,36 @@ pub(crate) fn run(
             }
         }
     }
-    let output = match statement {
+    let restricted = if matches!(
+        statement,
+        SqlStatement::Update { .. } | SqlStatement::Delete(_)
+    ) {
+        time::fold(statement, context)?;
+        keyed::restrict(store, statement)?
+    } else {
+        false
+    };
+    let output = run_statement(store, statement, context, &mut effects);
+    if restricted {
+        store.clear_restriction();
+    }
+    Ok((output?, effects))
+}
+
+fn run_statement(
+    store: &mut SqlStore,
+    statement: &mut SqlStatement,
+    context: &Context<'_>,
+    effects: &mut Effects,
+) -> Result<Output> {
+    Ok(match statement {
         SqlStatement::CreateTable(create) => ddl::create_table(store, create, context)?,
         SqlStatement::CreateIndex(create) => ddl::create_index(store, create, context)?,
         SqlStatement::AlterTable { .. } => {
             ddl::check_alter(store, statement)?;
             run_plain(store, statement, context)?
         }
-        SqlStatement::Insert(insert) => insert::run(store, insert, context, &mut effects)?,
+        SqlStatement::Insert(insert) => insert::run(store, insert, context, effects)?,
         SqlStatement::Update {
             table, returning, ..
         } if returning.is_some() => {
@@ -162,8 +185,7 @@ pub(crate) fn run(
             with_returning(store, statement, &name, true, &items, context)?
         }
         _ => run_plain(store, statement, context)?,
-    };
-    Ok((output, effects))
+    })
 }
 
 fn delete_tables(delete: &gluesql_core::sqlparser::ast::Delete) -> &[ObjectName] {
