@@ -278,3 +278,37 @@ fn keyed_update_and_delete_read_only_the_rows_they_can_match() {
     assert_eq!(rows.get::<i64>(0, "n").unwrap(), 497);
     assert!(db.verify().unwrap().is_intact());
 }
+
+#[test]
+fn a_cached_parse_binds_new_parameters_every_time() {
+    let db = Database::in_memory().unwrap();
+    let mut s = db.session(SessionInfo::new("app"));
+    s.execute(
+        "CREATE TABLE p (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT)",
+        &[],
+    )
+    .unwrap();
+    for v in ["a", "b", "c"] {
+        s.execute("INSERT INTO p (v) VALUES (?)", &params![v])
+            .unwrap();
+    }
+    let rows = s
+        .query("SELECT v FROM p WHERE id = ?", &params![2])
+        .unwrap();
+    assert_eq!(rows.get::<String>(0, "v").unwrap(), "b");
+    let rows = s
+        .query("SELECT v FROM p WHERE id = ?", &params![3])
+        .unwrap();
+    assert_eq!(rows.get::<String>(0, "v").unwrap(), "c");
+    // Each execution is audited with its own parameters.
+    let params_seen = s
+        .query(
+            "SELECT params FROM __audit_log WHERE operation = 'INSERT' ORDER BY id",
+            &[],
+        )
+        .unwrap();
+    let seen: Vec<String> = (0..3)
+        .map(|i| params_seen.get(i, "params").unwrap())
+        .collect();
+    assert_eq!(seen, vec!["[\"a\"]", "[\"b\"]", "[\"c\"]"]);
+}

@@ -437,7 +437,13 @@ pub struct Session {
     /// The id the last successful INSERT generated or was given for an auto-increment
     /// column.
     last_insert_id: Option<i64>,
+    /// Parsed statements by SQL text: an application running the same statements with new
+    /// parameters parses each text once. Parsing depends on the text alone.
+    parsed: std::collections::HashMap<String, Vec<SqlStatement>>,
 }
+
+/// Distinct statement texts a session keeps parsed; the cache starts over beyond this.
+const PARSE_CACHE_LIMIT: usize = 256;
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -457,6 +463,7 @@ impl Session {
             info,
             id,
             last_insert_id: None,
+            parsed: std::collections::HashMap::new(),
         }
     }
 
@@ -507,7 +514,16 @@ impl Session {
     pub fn execute(&mut self, sql: &str, params: &[Param]) -> Result<Vec<Output>> {
         let started = Instant::now();
         let timestamp_us = now_micros();
-        let mut statements = match crate::dialect::parse(sql) {
+        let parsed = match self.parsed.get(sql) {
+            Some(statements) => Ok(statements.clone()),
+            None => crate::dialect::parse(sql).inspect(|statements| {
+                if self.parsed.len() >= PARSE_CACHE_LIMIT {
+                    self.parsed.clear();
+                }
+                self.parsed.insert(sql.to_owned(), statements.clone());
+            }),
+        };
+        let mut statements = match parsed {
             Ok(statements) => statements,
             Err(error) => {
                 let event = self.event(
