@@ -84,3 +84,38 @@ fn database_is_clone_send_sync_and_sessions_are_send() {
     clone_send_sync::<Database>();
     send::<heliosdb_lite::Session>();
 }
+
+/// Closing a database that has just taken a large write and opening it again at once
+/// works: the open waits for this process's own closed handle to let go of the lock
+/// (fjall holds it until its background flushes stop).
+#[test]
+fn reopen_right_after_a_large_write_and_close() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..3 {
+        let db = heliosdb_lite::Database::open(dir.path()).unwrap();
+        let mut s = db.session(heliosdb_lite::SessionInfo::new("t"));
+        s.execute(
+            "CREATE TABLE IF NOT EXISTS big (id INTEGER PRIMARY KEY, pad TEXT)",
+            &[],
+        )
+        .unwrap();
+        s.execute("BEGIN", &[]).unwrap();
+        let pad = "p".repeat(1000);
+        for i in 0..3000 {
+            s.execute(
+                "INSERT INTO big VALUES (?, ?)",
+                &heliosdb_lite::params![round * 10_000 + i, pad.clone()],
+            )
+            .unwrap();
+        }
+        s.execute("COMMIT", &[]).unwrap();
+        drop(s);
+        drop(db);
+    }
+    let db = heliosdb_lite::Database::open(dir.path()).unwrap();
+    let rows = db
+        .session(heliosdb_lite::SessionInfo::new("t"))
+        .query("SELECT COUNT(*) AS n FROM big", &[])
+        .unwrap();
+    assert_eq!(rows.get::<i64>(0, "n").unwrap(), 9000);
+}

@@ -83,17 +83,37 @@ impl FjallBackend {
             }
             Err(e) => return Err(open_error(Box::new(e))),
         }
-        let mut builder = fjall::Database::builder(&path);
-        if let Some(bytes) = options.cache_size_bytes {
-            builder = builder.cache_size(bytes);
-        }
-        if let Some(bytes) = options.max_journaling_size_bytes {
-            builder = builder.max_journaling_size(bytes);
-        }
-        let db = builder.open().map_err(|e| match e {
-            fjall::Error::Locked => StorageError::Locked { path: path.clone() },
-            other => open_error(Box::new(other)),
-        })?;
+        let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        let reopening = closed_here()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&key);
+        let started = std::time::Instant::now();
+        let db = loop {
+            let mut builder = fjall::Database::builder(&path);
+            if let Some(bytes) = options.cache_size_bytes {
+                builder = builder.cache_size(bytes);
+            }
+            if let Some(bytes) = options.max_journaling_size_bytes {
+                builder = builder.max_journaling_size(bytes);
+            }
+            match builder.open() {
+                Ok(db) => break db,
+                // This process closed the database a moment ago: fjall lets go of the lock
+                // only once its background flushes and compactions have stopped, which
+                // can take a while after a large write. Wait for that rather than report
+                // the database as open elsewhere.
+                Err(fjall::Error::Locked) if reopening && started.elapsed() < RELOCK_PATIENCE => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(fjall::Error::Locked) => return Err(StorageError::Locked { path }),
+                Err(other) => return Err(open_error(Box::new(other))),
+            }
+        };
+        closed_here()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&key);
         let mut keyspaces = HashMap::new();
         for name in db.list_keyspace_names() {
             let name = name.to_string();
@@ -285,5 +305,21 @@ impl Drop for FjallBackend {
         if !self.poisoned.load(Ordering::Acquire) {
             let _ = self.db.persist(PersistMode::SyncAll);
         }
+        let key = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
+        closed_here()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key);
     }
+}
+
+/// How long an open waits for this process's own, just-closed handle to release the lock.
+const RELOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Databases this process has closed (canonical paths), whose lock fjall may still hold
+/// while its background threads wind down.
+fn closed_here() -> &'static std::sync::Mutex<std::collections::HashSet<PathBuf>> {
+    static CLOSED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<PathBuf>>> =
+        std::sync::OnceLock::new();
+    CLOSED.get_or_init(Default::default)
 }
