@@ -15,6 +15,7 @@ use heliosdb_lite::{
 use std::sync::Arc;
 
 const KS_AUDIT: &str = "audit";
+const KS_AUDIT_INDEX: &str = "audit_idx";
 const KS_CATALOG: &str = "catalog";
 const HEAD_KEY: &[u8] = b"audit/head";
 
@@ -106,10 +107,22 @@ fn workload(db: &Database) {
 
 /// Verifies with and without hash threads; both must agree.
 fn verify(f: &Fixture) -> VerifyReport {
-    let inline = audit::verify_with(f.backend.as_ref(), VerifyOptions { hash_threads: 0 })
-        .expect("verify reads the backend");
-    let threaded = audit::verify_with(f.backend.as_ref(), VerifyOptions { hash_threads: 3 })
-        .expect("verify reads the backend");
+    let inline = audit::verify_with(
+        f.backend.as_ref(),
+        VerifyOptions {
+            hash_threads: 0,
+            ..VerifyOptions::default()
+        },
+    )
+    .expect("verify reads the backend");
+    let threaded = audit::verify_with(
+        f.backend.as_ref(),
+        VerifyOptions {
+            hash_threads: 3,
+            ..VerifyOptions::default()
+        },
+    )
+    .expect("verify reads the backend");
     assert_eq!(inline, threaded);
     inline
 }
@@ -357,44 +370,139 @@ fn undecodable_and_foreign_records(kind: &str) {
 }
 
 /// What `verify` cannot see without a checkpoint held elsewhere (docs/THREAT-MODEL.md):
-/// the tail cut together with the head, and a full rewrite recomputed by the attacker.
+/// the tail cut together with the head and its index entries, and a full rewrite whose
+/// chain and index entries the attacker recomputed. A sloppier attacker who leaves the
+/// index entries behind is caught by the index check.
 fn tail_truncation_and_full_rewrite_pass_unnoticed(kind: &str) {
-    let f = intact_after_workload(kind);
-    let last = stored_head(&f).seq;
-    let (_, chain_before) = split(&raw(&f, last - 2));
-    let mut batch = WriteBatch::new();
-    for seq in last - 1..=last {
-        batch.delete(KS_AUDIT, seq.to_be_bytes());
-    }
-    batch.put(
-        KS_CATALOG,
-        HEAD_KEY,
-        Head {
-            seq: last - 2,
-            chain: chain_before,
+    let truncate = |f: &Fixture, with_indexes: bool| {
+        let last = stored_head(f).seq;
+        let (_, chain_before) = split(&raw(f, last - 2));
+        let mut batch = WriteBatch::new();
+        for seq in last - 1..=last {
+            batch.delete(KS_AUDIT, seq.to_be_bytes());
+            if with_indexes {
+                let (event, _) = split(&raw(f, seq));
+                for (_, key, _) in audit::audit_index_entries(&event).expect("entries") {
+                    batch.delete(KS_AUDIT_INDEX, key);
+                }
+            }
         }
-        .encode(),
-    );
-    commit(&f, batch);
+        batch.put(
+            KS_CATALOG,
+            HEAD_KEY,
+            Head {
+                seq: last - 2,
+                chain: chain_before,
+            }
+            .encode(),
+        );
+        commit(f, batch);
+        last
+    };
+    let f = intact_after_workload(kind);
+    let last = truncate(&f, true);
     let report = verify(&f);
     assert!(report.is_intact(), "{report}");
     assert_eq!(report.last_seq, last - 2);
 
     let f = intact_after_workload(kind);
-    let last = stored_head(&f).seq;
-    let (_, mut chain) = split(&raw(&f, 6));
-    let mut batch = WriteBatch::new();
-    for seq in 7..=last {
-        let (mut event, _) = split(&raw(&f, seq));
-        if seq == 7 {
-            event.user = "mallory".to_owned();
+    let last = truncate(&f, false);
+    assert!(matches!(
+        problem(&verify(&f)),
+        (seq, ProblemKind::IndexMismatch { .. }) if seq == last - 1
+    ));
+
+    let rewrite = |f: &Fixture, with_indexes: bool| {
+        let last = stored_head(f).seq;
+        let (_, mut chain) = split(&raw(f, 6));
+        let mut batch = WriteBatch::new();
+        for seq in 7..=last {
+            let (mut event, _) = split(&raw(f, seq));
+            if seq == 7 {
+                if with_indexes {
+                    for (_, key, _) in audit::audit_index_entries(&event).expect("entries") {
+                        batch.delete(KS_AUDIT_INDEX, key);
+                    }
+                }
+                event.user = "mallory".to_owned();
+                if with_indexes {
+                    for (_, key, value) in audit::audit_index_entries(&event).expect("entries") {
+                        batch.put(KS_AUDIT_INDEX, key, value);
+                    }
+                }
+            }
+            chain = chain_hash(&chain, &leaf_hash(&event.canonical()));
+            batch.put(KS_AUDIT, seq.to_be_bytes(), record(&event, &chain));
         }
-        chain = chain_hash(&chain, &leaf_hash(&event.canonical()));
-        batch.put(KS_AUDIT, seq.to_be_bytes(), record(&event, &chain));
-    }
-    batch.put(KS_CATALOG, HEAD_KEY, Head { seq: last, chain }.encode());
-    commit(&f, batch);
+        batch.put(KS_CATALOG, HEAD_KEY, Head { seq: last, chain }.encode());
+        commit(f, batch);
+    };
+    let f = intact_after_workload(kind);
+    rewrite(&f, true);
     assert!(verify(&f).is_intact());
+
+    let f = intact_after_workload(kind);
+    rewrite(&f, false);
+    assert!(matches!(
+        problem(&verify(&f)),
+        (7, ProblemKind::IndexMismatch { .. })
+    ));
+}
+
+/// The `__audit_log` indexes are checked too: deleting, adding or altering an index
+/// entry — to hide an event from indexed queries, or to make one appear — is caught at
+/// the event concerned.
+fn tampered_index_entries_are_caught_at_their_seq(kind: &str) {
+    let entries = |f: &Fixture, seq: u64| {
+        let (event, _) = split(&raw(f, seq));
+        audit::audit_index_entries(&event).expect("entries")
+    };
+    // Hide event 9 from queries by user.
+    let f = intact_after_workload(kind);
+    let (index, key, _) = entries(&f, 9).remove(1);
+    assert_eq!(index, "__audit_log_user");
+    let mut batch = WriteBatch::new();
+    batch.delete(KS_AUDIT_INDEX, key);
+    commit(&f, batch);
+    assert!(matches!(
+        problem(&verify(&f)),
+        (9, ProblemKind::IndexMismatch { index, .. }) if index == "__audit_log_user"
+    ));
+    // Make event 5 appear under another user.
+    let f = intact_after_workload(kind);
+    let (mut event, _) = split(&raw(&f, 5));
+    event.user = "mallory".to_owned();
+    let (_, key, value) = audit::audit_index_entries(&event)
+        .expect("entries")
+        .remove(1);
+    let mut batch = WriteBatch::new();
+    batch.put(KS_AUDIT_INDEX, key, value);
+    commit(&f, batch);
+    assert!(matches!(
+        problem(&verify(&f)),
+        (5, ProblemKind::IndexMismatch { .. })
+    ));
+    // Point an entry of event 12 at event 3.
+    let f = intact_after_workload(kind);
+    let (_, key, _) = entries(&f, 12).remove(2);
+    let (_, _, other) = entries(&f, 3).remove(2);
+    let mut batch = WriteBatch::new();
+    batch.put(KS_AUDIT_INDEX, key, other);
+    commit(&f, batch);
+    assert!(matches!(
+        problem(&verify(&f)).1,
+        ProblemKind::IndexMismatch { .. }
+    ));
+    // Checking indexes can be switched off (the chain alone is still verified).
+    let report = audit::verify_with(
+        f.backend.as_ref(),
+        VerifyOptions {
+            check_indexes: false,
+            ..VerifyOptions::default()
+        },
+    )
+    .expect("verify");
+    assert!(report.is_intact());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -644,6 +752,7 @@ fn large_ledgers_are_checked_in_order(kind: &str) {
             f.backend.as_ref(),
             VerifyOptions {
                 hash_threads: threads,
+                ..VerifyOptions::default()
             },
         )
         .expect("verify");
@@ -656,6 +765,7 @@ fn large_ledgers_are_checked_in_order(kind: &str) {
 }
 
 on_both_backends!(
+    tampered_index_entries_are_caught_at_their_seq,
     large_ledgers_are_checked_in_order,
     clean_ledger_verifies,
     modified_field_is_a_chain_mismatch_at_its_seq,
@@ -714,6 +824,9 @@ fn fill_ledger(f: &Fixture, n: u64) {
         let mut value = canonical;
         value.extend(chain);
         batch.put(KS_AUDIT, seq.to_be_bytes(), value);
+        for (_, key, value) in audit::audit_index_entries(&event).expect("index entries") {
+            batch.put(KS_AUDIT_INDEX, key, value);
+        }
         if seq.is_multiple_of(20_000) || seq == n {
             if seq == n {
                 batch.put(KS_CATALOG, HEAD_KEY, Head { seq, chain }.encode());
@@ -735,6 +848,7 @@ fn measure(kind: &str) {
     for threads in [0, 1] {
         let options = VerifyOptions {
             hash_threads: threads,
+            check_indexes: false,
         };
         // The first round warms the caches; the best of the others counts.
         let _ = audit::verify_with(f.backend.as_ref(), options).expect("verify");

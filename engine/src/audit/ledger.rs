@@ -192,13 +192,7 @@ pub(crate) fn seal(head: Head, events: &mut [AuditEvent], batch: &mut WriteBatch
         let canonical = event.canonical();
         head.chain = chain_hash(&head.chain, &leaf_hash(&canonical));
         let pk = codec::encode_key(&Key::I64(seq_as_i64(head.seq)?));
-        for (column, index) in AUDIT_INDEXES {
-            let value = index_value(event, column);
-            let key = codec::value_to_key(&value)
-                .map_err(|e| Error::Internal(format!("audit index value: {e}")))?;
-            let mut entry = catalog::index_prefix(AUDIT_TABLE_ID, index);
-            codec::encode_key_into(&mut entry, &key);
-            entry.extend_from_slice(&pk);
+        for (_, entry) in index_entries(event, &pk)? {
             batch.put(KS_AUDIT_INDEX, entry, pk.clone());
         }
         let mut value = canonical;
@@ -211,6 +205,35 @@ pub(crate) fn seal(head: Head, events: &mut [AuditEvent], batch: &mut WriteBatch
 
 pub(crate) fn seq_as_i64(seq: u64) -> Result<i64> {
     i64::try_from(seq).map_err(|_| Error::Internal("audit sequence exceeds i64".to_owned()))
+}
+
+/// One `audit_idx` entry: index name, key, value.
+pub type IndexEntry = (&'static str, Vec<u8>, Vec<u8>);
+
+/// The `audit_idx` entries of a sealed event (its seq set), as `(index name, key, value)`:
+/// what `verify` expects to find for it (`docs/FORMAT.md` §5.4).
+pub fn audit_index_entries(event: &AuditEvent) -> Result<Vec<IndexEntry>> {
+    let pk = codec::encode_key(&Key::I64(seq_as_i64(event.seq)?));
+    Ok(index_entries(event, &pk)?
+        .into_iter()
+        .map(|(index, key)| (index, key, pk.clone()))
+        .collect())
+}
+
+/// The `audit_idx` entry keys of one event, with their index names; `pk` is the encoded
+/// `__audit_log` key of the event (its seq). Each entry's value is `pk`.
+pub(crate) fn index_entries(event: &AuditEvent, pk: &[u8]) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    let mut entries = Vec::with_capacity(AUDIT_INDEXES.len());
+    for (column, index) in AUDIT_INDEXES {
+        let value = index_value(event, column);
+        let key = codec::value_to_key(&value)
+            .map_err(|e| Error::Internal(format!("audit index value: {e}")))?;
+        let mut entry = catalog::index_prefix(AUDIT_TABLE_ID, index);
+        codec::encode_key_into(&mut entry, &key);
+        entry.extend_from_slice(pk);
+        entries.push((index, entry));
+    }
+    Ok(entries)
 }
 
 /// The `__audit_log` value of an indexed column.

@@ -13,7 +13,9 @@ pub mod verify;
 pub use crate::classify::{Classification, EventClass, classify};
 pub use event::{AuditEvent, CANONICAL_MAGIC, CANONICAL_VERSION};
 pub use export::{ExportLine, ExportProblem, ExportReport, export, tail, verify_export};
-pub use ledger::{Hash, Head, Record, chain_hash, genesis, leaf_hash};
+pub use ledger::{
+    Hash, Head, IndexEntry, Record, audit_index_entries, chain_hash, genesis, leaf_hash,
+};
 pub use policy::{AuditPolicy, ParamCapture};
 pub use table::AUDIT_TABLE;
 pub use verify::{Problem, ProblemKind, VerifyOptions, VerifyReport, verify, verify_with};

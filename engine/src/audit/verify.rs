@@ -20,14 +20,18 @@
 
 use super::event::{CANONICAL_MAGIC, CANONICAL_VERSION};
 use super::ledger::{
-    DATABASE_ID_KEY, HEAD_KEY, Hash, Head, KS_AUDIT, chain_hash, genesis, leaf_hash, split_record,
+    DATABASE_ID_KEY, HEAD_KEY, Hash, Head, KS_AUDIT, KS_AUDIT_INDEX, chain_hash, decode_record,
+    genesis, index_entries, leaf_hash, record_key, seq_as_i64, split_record,
 };
-use crate::backend::{Direction, KeyValue, KvIter, StorageBackend};
+use crate::backend::{Direction, KeyValue, KvIter, Snapshot, StorageBackend};
 use crate::catalog::KS_CATALOG;
 use crate::codec::{DecodeError, Reader};
+use crate::codec::{decode_key, encode_key};
 use crate::error::{Error, Result, hex};
+use gluesql_core::data::Key;
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
+use sha2::{Digest, Sha256};
 use std::fmt;
 use std::ops::Bound;
 use std::sync::mpsc;
@@ -95,6 +99,15 @@ pub enum ProblemKind {
     /// Exports only: the line is not JSON, or not a well-formed export record (unknown or
     /// missing field, wrong type, bad hex, `timestamp` disagreeing with `timestamp_us`).
     Json(String),
+    /// The `__audit_log` index entries (`audit_idx`) disagree with the events: an entry is
+    /// missing (the event would be hidden from indexed queries), points at no event, or
+    /// holds another value than the event.
+    IndexMismatch {
+        /// The index concerned.
+        index: String,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 impl fmt::Display for ProblemKind {
@@ -146,6 +159,9 @@ impl fmt::Display for ProblemKind {
                 "leaf hash mismatch: recomputed {expected_hex}, written {stored_hex}"
             ),
             ProblemKind::Json(why) => write!(f, "not a valid export line: {why}"),
+            ProblemKind::IndexMismatch { index, detail } => {
+                write!(f, "index {index} disagrees with the events: {detail}")
+            }
         }
     }
 }
@@ -247,9 +263,14 @@ impl<'a> From<&'a Problem> for ProblemJson<'a> {
     }
 }
 
-/// How [`verify_with`] spreads its work.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// How [`verify_with`] spreads its work, and what it checks beyond the chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VerifyOptions {
+    /// Also check that the `__audit_log` indexes hold exactly one entry per event and
+    /// index, with the event's value (default true). Costs a second pass over the events
+    /// and one over the index entries; on a mismatch a slower pass names the first seq
+    /// concerned.
+    pub check_indexes: bool,
     /// Threads that check and leaf-hash records while the calling thread reads the ledger
     /// and follows the chain. Default 0: everything on the calling thread. Leaf hashes are
     /// independent of each other, so they parallelize; the chain itself is sequential, and
@@ -257,6 +278,15 @@ pub struct VerifyOptions {
     /// or eight SHA-256 blocks of a typical event) is the bottleneck. Worth it only with
     /// idle cores: on a busy or two-core machine the extra thread can make it slower.
     pub hash_threads: usize,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        Self {
+            check_indexes: true,
+            hash_threads: 0,
+        }
+    }
 }
 
 /// Records handed to a hash thread at once. Memory in flight is bounded by
@@ -334,7 +364,181 @@ pub fn verify_with(backend: &dyn StorageBackend, options: VerifyOptions) -> Resu
     }
 
     report.problem = check_head(stored_head, report.last_seq, chain);
+    if report.problem.is_none() && options.check_indexes && has_audit {
+        report.problem = check_indexes(snapshot.as_ref(), has(KS_AUDIT_INDEX))?;
+    }
     Ok(report)
+}
+
+/// An order-independent digest of a set of index entries: their count and the wrapping sum
+/// of the first 16 bytes of each entry's SHA-256.
+#[derive(Default, PartialEq, Eq)]
+struct EntryDigest {
+    count: u64,
+    sum: u128,
+}
+
+impl EntryDigest {
+    fn add(&mut self, entry: &[u8]) {
+        let hash = Sha256::digest(entry);
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&hash[..16]);
+        self.count += 1;
+        self.sum = self.sum.wrapping_add(u128::from_be_bytes(first));
+    }
+}
+
+/// The entries the events of a (chain-verified) ledger call for, by seq.
+fn expected_entries(
+    snapshot: &dyn Snapshot,
+    mut each: impl FnMut(u64, Vec<(&'static str, Vec<u8>)>) -> bool,
+) -> Result<()> {
+    for item in snapshot.range(
+        KS_AUDIT,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        Direction::Forward,
+    )? {
+        let (key, value) = item?;
+        let record = decode_record(&key, &value)?;
+        let seq = record.event.seq;
+        let pk = encode_key(&Key::I64(seq_as_i64(seq)?));
+        if !each(seq, index_entries(&record.event, &pk)?) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Checks `audit_idx` against the events. A digest comparison decides; only on a
+/// mismatch are entries looked up one by one to name the first seq concerned.
+fn check_indexes(snapshot: &dyn Snapshot, has_index: bool) -> Result<Option<Problem>> {
+    let mut expected = EntryDigest::default();
+    expected_entries(snapshot, |_, entries| {
+        for (_, entry) in &entries {
+            expected.add(entry);
+        }
+        true
+    })?;
+    let mut actual = EntryDigest::default();
+    let mut malformed: Option<Problem> = None;
+    if has_index {
+        for item in snapshot.range(
+            KS_AUDIT_INDEX,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            Direction::Forward,
+        )? {
+            let (key, value) = item?;
+            if malformed.is_none() && !key.ends_with(&value) {
+                malformed = Some(Problem {
+                    seq: entry_seq(&value).unwrap_or(0),
+                    kind: ProblemKind::IndexMismatch {
+                        index: index_name(&key),
+                        detail: "an entry's value is not the key it ends with".to_owned(),
+                    },
+                });
+            }
+            actual.add(&key);
+        }
+    }
+    if malformed.is_some() {
+        return Ok(malformed);
+    }
+    if actual == expected {
+        return Ok(None);
+    }
+    locate_index_problem(snapshot).map(Some)
+}
+
+/// The seq an index entry's value (an encoded `I64` key) points at.
+fn entry_seq(value: &[u8]) -> Option<u64> {
+    match decode_key(value).ok()? {
+        Key::I64(seq) => u64::try_from(seq).ok(),
+        _ => None,
+    }
+}
+
+/// The index name inside an `audit_idx` key (table id, name length, name, ...).
+fn index_name(key: &[u8]) -> String {
+    let len = key
+        .get(8..10)
+        .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+    key.get(10..10 + len)
+        .map(|name| String::from_utf8_lossy(name).into_owned())
+        .unwrap_or_else(|| "(unreadable)".to_owned())
+}
+
+/// Names the first seq whose index entries are wrong: one missing for an event, or one
+/// present that no event calls for.
+fn locate_index_problem(snapshot: &dyn Snapshot) -> Result<Problem> {
+    let mut first: Option<Problem> = None;
+    let mut found_missing = Ok(());
+    expected_entries(snapshot, |seq, entries| {
+        for (index, entry) in entries {
+            match snapshot.get(KS_AUDIT_INDEX, &entry) {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    first = Some(Problem {
+                        seq,
+                        kind: ProblemKind::IndexMismatch {
+                            index: index.to_owned(),
+                            detail:
+                                "the event's entry is missing: indexed queries would not find it"
+                                    .to_owned(),
+                        },
+                    });
+                    return false;
+                }
+                Err(e) => {
+                    found_missing = Err(e);
+                    return false;
+                }
+            }
+        }
+        true
+    })?;
+    found_missing?;
+    for item in snapshot.range(
+        KS_AUDIT_INDEX,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        Direction::Forward,
+    )? {
+        let (key, value) = item?;
+        let seq = entry_seq(&value);
+        let genuine = match seq {
+            Some(seq) => match snapshot.get(KS_AUDIT, &record_key(seq))? {
+                Some(record) => {
+                    let record = decode_record(&record_key(seq), &record)?;
+                    index_entries(&record.event, &value)?
+                        .iter()
+                        .any(|(_, entry)| *entry == key)
+                }
+                None => false,
+            },
+            None => false,
+        };
+        if !genuine {
+            let seq = seq.unwrap_or(0);
+            if first.as_ref().is_none_or(|p| seq < p.seq) {
+                first = Some(Problem {
+                    seq,
+                    kind: ProblemKind::IndexMismatch {
+                        index: index_name(&key),
+                        detail: "an entry matches no event (added or altered)".to_owned(),
+                    },
+                });
+            }
+        }
+    }
+    Ok(first.unwrap_or(Problem {
+        seq: 0,
+        kind: ProblemKind::IndexMismatch {
+            index: "audit_idx".to_owned(),
+            detail: "the entries differ from what the events call for".to_owned(),
+        },
+    }))
 }
 
 /// What a hash thread computes for one stored value: the structure check and the leaf hash.
