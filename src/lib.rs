@@ -27,8 +27,8 @@ use std::time::Duration;
 pub use heliosdb_backend_fjall::FjallBackend;
 pub use heliosdb_backend_memory::MemoryBackend;
 pub use heliosdb_engine::{
-    AppEvent, DatabaseOptions, DurabilityMode, Error, FromValue, Output, Param, Result, Rows,
-    Session, SessionInfo, SqlStore, StorageBackend, StorageError, Value, params,
+    AppEvent, DatabaseOptions, DurabilityMode, Error, FromValue, Output, Param, Prepared, Result,
+    Rows, Session, SessionInfo, SqlStore, StorageBackend, StorageError, Value, params,
 };
 
 /// Date and time types for binding `DATE`, `TIMESTAMP` and `TIME` parameters.

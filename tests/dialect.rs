@@ -312,3 +312,51 @@ fn a_cached_parse_binds_new_parameters_every_time() {
         .collect();
     assert_eq!(seen, vec!["[\"a\"]", "[\"b\"]", "[\"c\"]"]);
 }
+
+#[test]
+fn prepared_statements_run_many_times_with_new_parameters() {
+    let db = Database::in_memory().unwrap();
+    let mut s = db.session(SessionInfo::new("app"));
+    s.execute(
+        "CREATE TABLE m (id INTEGER PRIMARY KEY AUTOINCREMENT, v INTEGER)",
+        &[],
+    )
+    .unwrap();
+    let insert = s
+        .prepare("INSERT INTO m (v) VALUES (?) RETURNING id")
+        .unwrap();
+    assert_eq!(insert.sql(), "INSERT INTO m (v) VALUES (?) RETURNING id");
+    let ids: Vec<i64> = (10..15)
+        .map(|v| {
+            s.query_prepared(&insert, &params![v])
+                .unwrap()
+                .get(0, "id")
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ids, vec![1, 2, 3, 4, 5]);
+    // A prepared statement belongs to no session in particular.
+    let mut other = db.session(SessionInfo::new("other"));
+    let select = other.prepare("SELECT v FROM m WHERE id = ?1").unwrap();
+    let rows = other.query_prepared(&select, &params![3]).unwrap();
+    assert_eq!(rows.get::<i64>(0, "v").unwrap(), 12);
+    other.execute_prepared(&insert, &params![99]).unwrap();
+    assert_eq!(other.last_insert_id(), Some(6));
+    // Parse errors come from prepare, and are audited like any invalid statement.
+    let err = s.prepare("SELEC 1").unwrap_err();
+    assert_eq!(err.kind(), "sql");
+    let invalid = s
+        .query(
+            "SELECT COUNT(*) AS n FROM __audit_log WHERE operation = 'INVALID'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(invalid.get::<i64>(0, "n").unwrap(), 1);
+    let inserts = s
+        .query(
+            "SELECT COUNT(*) AS n FROM __audit_log WHERE operation = 'INSERT' AND success = TRUE",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(inserts.get::<i64>(0, "n").unwrap(), 6);
+}

@@ -24,5 +24,5 @@ pub use database::{Database, DatabaseOptions, DurabilityMode};
 pub use error::{CorruptSource, Error, Result};
 pub use gluesql_core::chrono;
 pub use gluesql_core::data::Value;
-pub use session::{AppEvent, FromValue, Output, Param, Rows, Session, SessionInfo};
+pub use session::{AppEvent, FromValue, Output, Param, Prepared, Rows, Session, SessionInfo};
 pub use store::SqlStore;

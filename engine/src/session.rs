@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::ControlFlow;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Who is connected and from where. Recorded with every statement the session runs.
@@ -439,7 +440,7 @@ pub struct Session {
     last_insert_id: Option<i64>,
     /// Parsed statements by SQL text: an application running the same statements with new
     /// parameters parses each text once. Parsing depends on the text alone.
-    parsed: std::collections::HashMap<String, Vec<SqlStatement>>,
+    parsed: std::collections::HashMap<String, Arc<Vec<SqlStatement>>>,
 }
 
 /// Distinct statement texts a session keeps parsed; the cache starts over beyond this.
@@ -514,52 +515,105 @@ impl Session {
     pub fn execute(&mut self, sql: &str, params: &[Param]) -> Result<Vec<Output>> {
         let started = Instant::now();
         let timestamp_us = now_micros();
-        let parsed = match self.parsed.get(sql) {
-            Some(statements) => Ok(statements.clone()),
-            None => crate::dialect::parse(sql).inspect(|statements| {
-                if self.parsed.len() >= PARSE_CACHE_LIMIT {
-                    self.parsed.clear();
-                }
-                self.parsed.insert(sql.to_owned(), statements.clone());
-            }),
-        };
-        let mut statements = match parsed {
+        let statements = match self.parse_cached(sql) {
             Ok(statements) => statements,
             Err(error) => {
-                let event = self.event(
-                    EventClass::System,
-                    "INVALID",
-                    Vec::new(),
-                    sql,
-                    params,
-                    timestamp_us,
-                );
-                self.record_outcome(event, started, Err(&error), false);
+                self.record_invalid(sql, params, started, timestamp_us, &error);
                 return Err(error);
             }
         };
+        self.run_all(sql, &statements, params)
+    }
+
+    /// Parses `sql` once, for [`execute_prepared`](Self::execute_prepared) and
+    /// [`query_prepared`](Self::query_prepared) to run many times with new parameters.
+    /// A parse error is returned here (and recorded, as `execute` records it).
+    pub fn prepare(&mut self, sql: &str) -> Result<Prepared> {
+        let started = Instant::now();
+        let timestamp_us = now_micros();
+        match self.parse_cached(sql) {
+            Ok(statements) => Ok(Prepared {
+                sql: sql.into(),
+                statements,
+            }),
+            Err(error) => {
+                self.record_invalid(sql, &[], started, timestamp_us, &error);
+                Err(error)
+            }
+        }
+    }
+
+    /// Runs a [`prepare`](Self::prepare)d statement with `params`, exactly as
+    /// [`execute`](Self::execute) would run its text, without parsing it again.
+    pub fn execute_prepared(
+        &mut self,
+        prepared: &Prepared,
+        params: &[Param],
+    ) -> Result<Vec<Output>> {
+        self.run_all(&prepared.sql, &prepared.statements, params)
+    }
+
+    /// [`query`](Self::query) for a prepared statement.
+    pub fn query_prepared(&mut self, prepared: &Prepared, params: &[Param]) -> Result<Rows> {
+        last_rows(self.execute_prepared(prepared, params)?)
+    }
+
+    /// The parsed form of `sql`, from the session's cache when it ran before.
+    fn parse_cached(&mut self, sql: &str) -> Result<Arc<Vec<SqlStatement>>> {
+        if let Some(statements) = self.parsed.get(sql) {
+            return Ok(Arc::clone(statements));
+        }
+        let statements = Arc::new(crate::dialect::parse(sql)?);
+        if self.parsed.len() >= PARSE_CACHE_LIMIT {
+            self.parsed.clear();
+        }
+        self.parsed.insert(sql.to_owned(), Arc::clone(&statements));
+        Ok(statements)
+    }
+
+    fn record_invalid(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+        started: Instant,
+        timestamp_us: i64,
+        error: &Error,
+    ) {
+        let event = self.event(
+            EventClass::System,
+            "INVALID",
+            Vec::new(),
+            sql,
+            params,
+            timestamp_us,
+        );
+        self.record_outcome(event, started, Err(error), false);
+    }
+
+    fn run_all(
+        &mut self,
+        sql: &str,
+        statements: &[SqlStatement],
+        params: &[Param],
+    ) -> Result<Vec<Output>> {
         let single = statements.len() == 1;
         let mut outputs = Vec::with_capacity(statements.len());
-        for statement in &mut statements {
+        for statement in statements {
             let text = if single {
                 sql.trim().to_owned()
             } else {
                 statement.to_string()
             };
-            outputs.push(self.run(statement, &text, params)?);
+            // Each run binds its own parameters into its own copy.
+            let mut statement = statement.clone();
+            outputs.push(self.run(&mut statement, &text, params)?);
         }
         Ok(outputs)
     }
 
     /// Runs statements and returns the rows of the last one, which must be a query.
     pub fn query(&mut self, sql: &str, params: &[Param]) -> Result<Rows> {
-        match self.execute(sql, params)?.pop() {
-            Some(Output::Rows(rows)) => Ok(rows),
-            Some(_) => Err(Error::Unsupported(
-                "query() needs a statement that returns rows; use execute()".to_owned(),
-            )),
-            None => Err(Error::Unsupported("no statement to run".to_owned())),
-        }
+        last_rows(self.execute(sql, params)?)
     }
 
     /// Records that `user` logged in on this session (an AUTH `LOGIN` event) and makes it
@@ -869,6 +923,38 @@ impl Session {
                 Err(error)
             }
         }
+    }
+}
+
+/// The rows of the last output, which must have some.
+fn last_rows(mut outputs: Vec<Output>) -> Result<Rows> {
+    match outputs.pop() {
+        Some(Output::Rows(rows)) => Ok(rows),
+        Some(_) => Err(Error::Unsupported(
+            "query() needs a statement that returns rows; use execute()".to_owned(),
+        )),
+        None => Err(Error::Unsupported("no statement to run".to_owned())),
+    }
+}
+
+/// A statement text parsed once by [`Session::prepare`], to run many times with new
+/// parameters. Cheap to clone; usable with any session of the database.
+#[derive(Clone)]
+pub struct Prepared {
+    sql: Arc<str>,
+    statements: Arc<Vec<SqlStatement>>,
+}
+
+impl Prepared {
+    /// The statement text.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+}
+
+impl fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Prepared").field("sql", &self.sql).finish()
     }
 }
 
