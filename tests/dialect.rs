@@ -360,3 +360,48 @@ fn prepared_statements_run_many_times_with_new_parameters() {
         .unwrap();
     assert_eq!(inserts.get::<i64>(0, "n").unwrap(), 6);
 }
+
+#[test]
+fn upserts_find_conflicts_through_keys_not_table_scans() {
+    let db = Database::in_memory().unwrap();
+    let mut s = db.session(SessionInfo::new("app"));
+    s.execute(
+        "CREATE TABLE u (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT UNIQUE, n INTEGER)",
+        &[],
+    )
+    .unwrap();
+    s.execute("BEGIN", &[]).unwrap();
+    for i in 0..300 {
+        s.execute(
+            "INSERT INTO u (email, n) VALUES (?, 0)",
+            &params![format!("e{i}")],
+        )
+        .unwrap();
+    }
+    s.execute("COMMIT", &[]).unwrap();
+    let before = s.rows_scanned();
+    s.execute(
+        "INSERT INTO u (email, n) VALUES ('e7', 1), ('new', 1) ON CONFLICT (email) DO UPDATE SET n = n + 1",
+        &[],
+    )
+    .unwrap();
+    // One row read to find e7's conflict and one to update it; none for the new row.
+    assert!(
+        s.rows_scanned() - before <= 2,
+        "{}",
+        s.rows_scanned() - before
+    );
+    let rows = s
+        .query(
+            "SELECT email, n FROM u WHERE email IN ('e7', 'new') ORDER BY email",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        rows.rows,
+        vec![
+            vec![Value::Str("e7".into()), Value::I64(1)],
+            vec![Value::Str("new".into()), Value::I64(1)],
+        ]
+    );
+}

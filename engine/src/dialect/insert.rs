@@ -406,19 +406,51 @@ fn parse_one(sql: &str) -> Result<SqlStatement> {
         .ok_or_else(|| Error::Internal(format!("cannot build {sql:?}")))
 }
 
-/// Rows matching `predicate` (at most one is needed).
+/// Whether a row matches `predicate`. When one of its equalities is on a keyed column
+/// (primary key, unique constraint, index) only the rows holding that value are read.
 fn exists(
     store: &mut SqlStore,
-    table: &str,
+    record: &TableRecord,
     predicate: &SqlExpr,
     context: &Context<'_>,
 ) -> Result<bool> {
+    let table = &record.schema.table_name;
     let mut query = select_from(table)?;
     if let SetExpr::Select(select) = query.body.as_mut() {
         select.selection = Some(predicate.clone());
     }
-    let payload = execute_glue(store, &SqlStatement::Query(Box::new(query)), context.params)?;
-    Ok(matches!(payload, Payload::Select { rows, .. } if !rows.is_empty()))
+    let mut conjuncts = Vec::new();
+    super::keyed::split_and(predicate, &mut conjuncts);
+    let restriction = if super::keyed::has_subquery(predicate) {
+        None
+    } else {
+        conjuncts
+            .into_iter()
+            .find_map(|c| super::keyed::restriction_for(record, c))
+    };
+    let restricted = restriction.is_some();
+    if let Some(restriction) = restriction {
+        store.restrict_next_scan(table, restriction);
+    }
+    let payload = execute_glue(store, &SqlStatement::Query(Box::new(query)), context.params);
+    if restricted {
+        store.clear_restriction();
+    }
+    Ok(matches!(payload?, Payload::Select { rows, .. } if !rows.is_empty()))
+}
+
+/// Runs an UPDATE or DELETE the upsert built, reading only the rows its key points at.
+fn keyed_glue(
+    store: &mut SqlStore,
+    statement: &SqlStatement,
+    context: &Context<'_>,
+) -> Result<Payload> {
+    let restricted = super::keyed::restrict(store, statement)?;
+    let result = execute_glue(store, statement, context.params);
+    if restricted {
+        store.clear_restriction();
+    }
+    result
 }
 
 fn affected(payload: &Payload) -> u64 {
@@ -529,7 +561,7 @@ fn upsert(
             let mut conflicting = Vec::new();
             for constraint in &candidates {
                 if let Some(predicate) = conflict_predicate(constraint, &columns, &row)
-                    && exists(store, &table, &predicate, context)?
+                    && exists(store, record, &predicate, context)?
                 {
                     conflicting.push(predicate);
                 }
@@ -576,7 +608,7 @@ fn upsert(
                     }
                     bind_excluded(&mut statement, &table, &columns, &row);
                     time::fold(&mut statement, context)?;
-                    updated += affected(&execute_glue(store, &statement, context.params)?);
+                    updated += affected(&keyed_glue(store, &statement, context)?);
                     continue;
                 }
                 Conflict::Replace => {
@@ -586,7 +618,7 @@ fn upsert(
                         if let SqlStatement::Delete(delete) = &mut statement {
                             delete.selection = Some(predicate);
                         }
-                        replaced += affected(&execute_glue(store, &statement, context.params)?);
+                        replaced += affected(&keyed_glue(store, &statement, context)?);
                     }
                 }
                 _ => {}

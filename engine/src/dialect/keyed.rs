@@ -65,7 +65,7 @@ pub(super) fn restrict(store: &SqlStore, statement: &SqlStatement) -> Result<boo
     Ok(false)
 }
 
-fn has_subquery(expr: &SqlExpr) -> bool {
+pub(super) fn has_subquery(expr: &SqlExpr) -> bool {
     struct Finder;
     impl Visitor for Finder {
         type Break = ();
@@ -81,7 +81,7 @@ fn has_subquery(expr: &SqlExpr) -> bool {
     expr.visit(&mut Finder).is_break()
 }
 
-fn split_and<'e>(expr: &'e SqlExpr, out: &mut Vec<&'e SqlExpr>) {
+pub(super) fn split_and<'e>(expr: &'e SqlExpr, out: &mut Vec<&'e SqlExpr>) {
     match expr {
         SqlExpr::BinaryOp {
             left,
@@ -133,7 +133,7 @@ fn column_of(expr: &SqlExpr, table: &str) -> Option<String> {
 }
 
 /// The restriction `column = constant` allows, if the column is keyed.
-fn restriction_for(record: &TableRecord, conjunct: &SqlExpr) -> Option<Restriction> {
+pub(super) fn restriction_for(record: &TableRecord, conjunct: &SqlExpr) -> Option<Restriction> {
     let SqlExpr::BinaryOp {
         left,
         op: BinaryOperator::Eq,
