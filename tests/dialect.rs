@@ -405,3 +405,55 @@ fn upserts_find_conflicts_through_keys_not_table_scans() {
         ]
     );
 }
+
+#[test]
+fn audit_queries_read_through_the_audit_indexes() {
+    let db = Database::in_memory().unwrap();
+    let mut setup = db.session(SessionInfo::new("setup"));
+    setup
+        .execute("CREATE TABLE a (id INTEGER PRIMARY KEY, v INTEGER)", &[])
+        .unwrap();
+    setup
+        .execute("CREATE TABLE b (id INTEGER PRIMARY KEY, v INTEGER)", &[])
+        .unwrap();
+    for (n, user) in ["u1", "u2", "u3", "u4"].into_iter().enumerate() {
+        let mut s = db.session(SessionInfo::new(user));
+        for i in 0..50_i64 {
+            let table = if i % 5 == 0 { "b" } else { "a" };
+            let id = n as i64 * 1000 + i;
+            s.execute(&format!("INSERT INTO {table} VALUES (?, 1)"), &params![id])
+                .unwrap();
+        }
+    }
+    let mut s = db.session(SessionInfo::new("auditor"));
+    let total = s
+        .query("SELECT COUNT(*) AS n FROM __audit_log", &[])
+        .unwrap()
+        .get::<i64>(0, "n")
+        .unwrap();
+    assert!(total > 200);
+    for (sql, expected) in [
+        (
+            "SELECT COUNT(*) AS n FROM __audit_log WHERE user = 'u2'",
+            50,
+        ),
+        (
+            "SELECT COUNT(*) AS n FROM __audit_log WHERE target = 'b'",
+            41, // 40 inserts and the CREATE TABLE
+        ),
+        (
+            "SELECT COUNT(*) AS n FROM __audit_log WHERE operation = 'CREATE_TABLE'",
+            2,
+        ),
+        (
+            "SELECT COUNT(*) AS n FROM __audit_log WHERE timestamp >= datetime('now', '+1 hour')",
+            0,
+        ),
+    ] {
+        let (full, indexed) = (s.rows_scanned(), s.rows_read_by_index());
+        let n = s.query(sql, &[]).unwrap().get::<i64>(0, "n").unwrap();
+        assert_eq!(n, expected, "{sql}");
+        assert_eq!(s.rows_scanned() - full, 0, "{sql} scanned the whole log");
+        assert_eq!(s.rows_read_by_index() - indexed, expected as u64, "{sql}");
+    }
+}

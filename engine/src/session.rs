@@ -500,6 +500,13 @@ impl Session {
         self.store.rows_scanned()
     }
 
+    /// Rows this session's index scans have read so far (see
+    /// [`rows_scanned`](Self::rows_scanned)).
+    #[doc(hidden)]
+    pub fn rows_read_by_index(&self) -> u64 {
+        self.store.rows_read_by_index()
+    }
+
     /// Runs one or more `;`-separated statements with their placeholders bound to `params`:
     /// `$1`, `?1` (the first parameter) or `?` (the next one, counting left to right),
     /// returning one [`Output`] per statement. Stops at the first failing statement and

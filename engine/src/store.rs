@@ -462,6 +462,8 @@ pub struct SqlStore {
     restriction: RefCell<Option<(String, Restriction)>>,
     /// Rows handed to GlueSQL by table scans, for tests that prove a plan.
     scanned: std::cell::Cell<u64>,
+    /// Rows handed to GlueSQL by index scans.
+    indexed: std::cell::Cell<u64>,
 }
 
 /// Where the only rows that can satisfy a statement's WHERE are.
@@ -502,6 +504,7 @@ impl SqlStore {
             records: RefCell::new(HashMap::new()),
             restriction: RefCell::new(None),
             scanned: std::cell::Cell::new(0),
+            indexed: std::cell::Cell::new(0),
         }
     }
 
@@ -521,6 +524,11 @@ impl SqlStore {
     /// Rows table scans have handed to GlueSQL so far.
     pub(crate) fn rows_scanned(&self) -> u64 {
         self.scanned.get()
+    }
+
+    /// Rows index scans have handed to GlueSQL so far.
+    pub(crate) fn rows_read_by_index(&self) -> u64 {
+        self.indexed.get()
     }
 
     /// The rows a restriction points at, in key order.
@@ -1552,6 +1560,12 @@ impl Store for SqlStore {
 
     fn scan_data<'a>(&'a self, table_name: &str) -> GlueResult<RowIter<'a>> {
         let glue = |e: Error| self.fail(e);
+        let scanned = &self.scanned;
+        let count = move |row: &GlueResult<(Key, Vec<Value>)>| {
+            if row.is_ok() {
+                scanned.set(scanned.get() + 1);
+            }
+        };
         if let Some(returning) = &self.returning
             && returning.table == table_name
         {
@@ -1566,7 +1580,10 @@ impl Store for SqlStore {
                         records: &self.records,
                     };
                     let rows = view.audit_rows().map_err(glue)?;
-                    Ok(Box::new(rows.map(move |row| row.map_err(|e| self.fail(e)))))
+                    Ok(Box::new(
+                        rows.map(move |row| row.map_err(|e| self.fail(e)))
+                            .inspect(count),
+                    ))
                 }
                 None => {
                     let rows = self
@@ -1581,12 +1598,6 @@ impl Store for SqlStore {
             match slot.as_ref() {
                 Some((table, _)) if table == table_name => slot.take().map(|(_, r)| r),
                 _ => None,
-            }
-        };
-        let scanned = &self.scanned;
-        let count = move |row: &GlueResult<(Key, Vec<Value>)>| {
-            if row.is_ok() {
-                scanned.set(scanned.get() + 1);
             }
         };
         match &self.txn {
@@ -1650,7 +1661,15 @@ impl Index for SqlStore {
                     .map_err(glue)?;
                 let rows =
                     Self::index_scan(view, &record, index_name, asc, cmp_value).map_err(glue)?;
-                Ok(Box::new(rows.map(move |row| row.map_err(|e| self.fail(e)))))
+                let indexed = &self.indexed;
+                Ok(Box::new(
+                    rows.map(move |row| row.map_err(|e| self.fail(e)))
+                        .inspect(move |row| {
+                            if row.is_ok() {
+                                indexed.set(indexed.get() + 1);
+                            }
+                        }),
+                ))
             }
             None => {
                 let rows = self
