@@ -75,6 +75,9 @@ type Rows<'v> = Box<dyn Iterator<Item = Result<(Key, Vec<Value>)>> + 'v>;
 
 struct Txn {
     snapshot: Box<dyn Snapshot>,
+    /// Table records as the snapshot holds them, read once per transaction (the snapshot
+    /// never changes; the transaction's own catalog writes are in the overlay).
+    seen: RefCell<HashMap<Vec<u8>, Option<TableRecord>>>,
     overlay: Overlay,
     explicit: bool,
     writer: Option<WriterGuard>,
@@ -87,6 +90,8 @@ struct View<'a> {
     snapshot: &'a dyn Snapshot,
     overlay: Option<&'a Overlay>,
     records: &'a RecordCache,
+    /// The transaction's snapshot reads of table records, when there is a transaction.
+    seen: Option<&'a RefCell<HashMap<Vec<u8>, Option<TableRecord>>>>,
 }
 
 /// Decoded table records by catalog key, with the bytes they were decoded from: a
@@ -163,13 +168,37 @@ impl<'a> View<'a> {
 
     fn table(&self, name: &str) -> Result<Option<TableRecord>> {
         let key = catalog::table_key(name);
-        let Some(bytes) = self.get(Space::Catalog, &key)? else {
-            return Ok(None);
+        if let Some(hit) = self
+            .overlay
+            .and_then(|o| o.get(&(Space::Catalog, key.clone())))
+        {
+            // The transaction's own write.
+            return match hit {
+                Some(bytes) => self.decode_table(key, bytes.clone()).map(Some),
+                None => Ok(None),
+            };
+        }
+        if let Some(seen) = self.seen
+            && let Some(record) = seen.borrow().get(&key)
+        {
+            return Ok(record.clone());
+        }
+        let record = match self.snapshot.get(Space::Catalog.name(), &key)? {
+            Some(bytes) => Some(self.decode_table(key.clone(), bytes)?),
+            None => None,
         };
+        if let Some(seen) = self.seen {
+            seen.borrow_mut().insert(key, record.clone());
+        }
+        Ok(record)
+    }
+
+    /// Decodes a table record, reusing the decoded form of identical bytes.
+    fn decode_table(&self, key: Vec<u8>, bytes: Vec<u8>) -> Result<TableRecord> {
         if let Some((cached, record)) = self.records.borrow().get(&key)
             && *cached == bytes
         {
-            return Ok(Some(record.clone()));
+            return Ok(record.clone());
         }
         let record = TableRecord::decode(&key, &bytes)?;
         let mut records = self.records.borrow_mut();
@@ -177,7 +206,7 @@ impl<'a> View<'a> {
             records.clear();
         }
         records.insert(key, (bytes, record.clone()));
-        Ok(Some(record))
+        Ok(record)
     }
 
     /// A table's record, or a stand-in record for `__audit_log`.
@@ -798,6 +827,7 @@ impl SqlStore {
                 snapshot: &*txn.snapshot,
                 overlay: Some(&txn.overlay),
                 records: &self.records,
+                seen: Some(&txn.seen),
             }),
             None => {
                 let snapshot = self.shared.backend().snapshot()?;
@@ -805,6 +835,7 @@ impl SqlStore {
                     snapshot: &*snapshot,
                     overlay: None,
                     records: &self.records,
+                    seen: None,
                 })
             }
         }
@@ -820,6 +851,7 @@ impl SqlStore {
         let snapshot = self.shared.backend().snapshot()?;
         self.txn = Some(Txn {
             snapshot,
+            seen: RefCell::new(HashMap::new()),
             overlay: Overlay::new(),
             explicit,
             writer,
@@ -1578,6 +1610,7 @@ impl Store for SqlStore {
                         snapshot: &*txn.snapshot,
                         overlay: None,
                         records: &self.records,
+                        seen: Some(&txn.seen),
                     };
                     let rows = view.audit_rows().map_err(glue)?;
                     Ok(Box::new(
@@ -1606,6 +1639,7 @@ impl Store for SqlStore {
                     snapshot: &*txn.snapshot,
                     overlay: Some(&txn.overlay),
                     records: &self.records,
+                    seen: Some(&txn.seen),
                 };
                 let Some(record) = view.table(table_name).map_err(glue)? else {
                     return Ok(Box::new(std::iter::empty()));
@@ -1653,6 +1687,7 @@ impl Index for SqlStore {
                     snapshot: &*txn.snapshot,
                     overlay: Some(&txn.overlay),
                     records: &self.records,
+                    seen: Some(&txn.seen),
                 };
                 let record = view
                     .table_or_audit(table_name)
