@@ -187,12 +187,15 @@ fn parse_hms(s: &[u8]) -> Option<(i64, i64, f64, usize)> {
         at += 3;
         if s.get(at) == Some(&b'.') && s.get(at + 1).is_some_and(u8::is_ascii_digit) {
             at += 1;
-            let mut scale = 0.1;
+            let (mut digits, mut scale) = (0.0_f64, 1.0_f64);
             while let Some(d) = s.get(at).filter(|c| c.is_ascii_digit()) {
-                second += f64::from(d - b'0') * scale;
-                scale /= 10.0;
+                digits = digits * 10.0 + f64::from(d - b'0');
+                scale *= 10.0;
                 at += 1;
             }
+            // Below a millisecond the fraction is cut, never rounded up into the next
+            // second, as SQLite does (`59.9996` stays in second 59).
+            second += (digits / scale).min(0.999);
         }
     }
     if hour > 24 || minute > 59 || second >= 60.0 {
@@ -680,7 +683,7 @@ pub(crate) fn evaluate(
     };
     let date = format!("{}-{:02}-{:02}", year4(p.year), p.month, p.day);
     let time = if moment.subsec {
-        format!("{:02}:{:02}:{:06.3}", p.hour, p.minute, p.second)
+        format!("{:02}:{:02}:{}", p.hour, p.minute, seconds3(p.second))
     } else {
         format!("{:02}:{:02}:{:02}", p.hour, p.minute, p.second as i64)
     };
@@ -696,6 +699,13 @@ pub(crate) fn evaluate(
             TimeValue::Text(strftime(format.unwrap_or_default(), moment.jd_ms, &p).map_err(fail)?)
         }
     })
+}
+
+/// Seconds as `SS.SSS`, rounding half away from zero as SQLite's printf does (Rust's
+/// formatting rounds an exact tie like `0.0625` to even).
+fn seconds3(second: f64) -> String {
+    let millis = (second * 1000.0).round() as i64;
+    format!("{:02}.{:03}", millis / 1000, millis % 1000)
 }
 
 /// A year as SQLite prints it: four digits, with a minus sign before them if negative.
@@ -765,7 +775,7 @@ fn strftime(format: &str, jd_ms: i64, p: &Parts) -> Result<String, String> {
         let _ = match spec {
             'd' => write!(out, "{:02}", p.day),
             'e' => write!(out, "{:2}", p.day),
-            'f' => write!(out, "{:06.3}", p.second.min(59.999)),
+            'f' => write!(out, "{}", seconds3(p.second.min(59.999))),
             'F' => write!(out, "{:04}-{:02}-{:02}", p.year, p.month, p.day),
             'H' => write!(out, "{:02}", p.hour),
             'k' => write!(out, "{:2}", p.hour),
