@@ -388,17 +388,22 @@ impl EntryDigest {
     }
 }
 
+/// Every entry of a keyspace, in key order.
+fn all_of<'s>(snapshot: &'s dyn Snapshot, keyspace: &str) -> Result<KvIter<'s>> {
+    Ok(snapshot.range(
+        keyspace,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        Direction::Forward,
+    )?)
+}
+
 /// The entries the events of a (chain-verified) ledger call for, by seq.
 fn expected_entries(
     snapshot: &dyn Snapshot,
     mut each: impl FnMut(u64, Vec<(&'static str, Vec<u8>)>) -> bool,
 ) -> Result<()> {
-    for item in snapshot.range(
-        KS_AUDIT,
-        Bound::Unbounded,
-        Bound::Unbounded,
-        Direction::Forward,
-    )? {
+    for item in all_of(snapshot, KS_AUDIT)? {
         let (key, value) = item?;
         let record = decode_record(&key, &value)?;
         let seq = record.event.seq;
@@ -423,12 +428,7 @@ fn check_indexes(snapshot: &dyn Snapshot, has_index: bool) -> Result<Option<Prob
     let mut actual = EntryDigest::default();
     let mut malformed: Option<Problem> = None;
     if has_index {
-        for item in snapshot.range(
-            KS_AUDIT_INDEX,
-            Bound::Unbounded,
-            Bound::Unbounded,
-            Direction::Forward,
-        )? {
+        for item in all_of(snapshot, KS_AUDIT_INDEX)? {
             let (key, value) = item?;
             if malformed.is_none() && !key.ends_with(&value) {
                 malformed = Some(Problem {
@@ -499,12 +499,7 @@ fn locate_index_problem(snapshot: &dyn Snapshot) -> Result<Problem> {
         true
     })?;
     found_missing?;
-    for item in snapshot.range(
-        KS_AUDIT_INDEX,
-        Bound::Unbounded,
-        Bound::Unbounded,
-        Direction::Forward,
-    )? {
+    for item in all_of(snapshot, KS_AUDIT_INDEX)? {
         let (key, value) = item?;
         let seq = entry_seq(&value);
         let genuine = match seq {
