@@ -10,3 +10,6 @@ CREATE TABLE collated (a TEXT COLLATE NOCASE);
 ALTER TABLE t ADD COLUMN added REAL;
 ALTER TABLE t ADD COLUMN later_id INTEGER AUTOINCREMENT;
 SELECT added FROM t;
+ALTER TABLE t ADD COLUMN stamped INTEGER DEFAULT (strftime('%s', 'now'));
+-- A string holding a number compares as a number with a folded function too.
+SELECT COUNT(*) FROM t WHERE bi > strftime('%s', '2024-01-01');

@@ -103,6 +103,20 @@ pub(crate) fn run(
     let mut effects = Effects::default();
     refuse_ignored_clauses(statement)?;
     like_as_regex(statement)?;
+    // SQLite's functions fold once, before anything reads literals. Not in CREATE TABLE
+    // or ALTER TABLE, whose defaults are checked (and evaluated per row) first, nor in
+    // INSERT, which folds after adding defaults.
+    if !matches!(
+        statement,
+        SqlStatement::CreateTable(_) | SqlStatement::AlterTable { .. } | SqlStatement::Insert(_)
+    ) {
+        if let SqlStatement::Query(query) = statement
+            && let SetExpr::Select(select) = query.body.as_mut()
+        {
+            time::keep_labels(&mut select.projection);
+        }
+        time::fold(statement, context)?;
+    }
     if matches!(
         statement,
         SqlStatement::Query(_) | SqlStatement::Update { .. } | SqlStatement::Delete(_)
@@ -116,7 +130,6 @@ pub(crate) fn run(
         && let Ok(name) = table_name(name)
         && let Some(record) = store.table_record(&name)?
     {
-        time::fold(assignments, context)?;
         for assignment in assignments.iter_mut() {
             if let gluesql_core::sqlparser::ast::AssignmentTarget::ColumnName(column) =
                 &assignment.target
@@ -130,7 +143,6 @@ pub(crate) fn run(
         statement,
         SqlStatement::Update { .. } | SqlStatement::Delete(_)
     ) {
-        time::fold(statement, context)?;
         keyed::restrict(store, statement)?
     } else {
         false
@@ -153,6 +165,7 @@ fn run_statement(
         SqlStatement::CreateIndex(create) => ddl::create_index(store, create, context)?,
         SqlStatement::AlterTable { .. } => {
             ddl::check_alter(store, statement)?;
+            time::fold(statement, context)?;
             run_plain(store, statement, context)?
         }
         SqlStatement::Insert(insert) => insert::run(store, insert, context, effects)?,
@@ -168,7 +181,6 @@ fn run_statement(
                     ));
                 }
             };
-            time::fold(statement, context)?;
             with_returning(store, statement, &name, false, &items, context)?
         }
         SqlStatement::Delete(delete) if delete.returning.is_some() => {
@@ -181,7 +193,6 @@ fn run_statement(
                     ));
                 }
             };
-            time::fold(statement, context)?;
             with_returning(store, statement, &name, true, &items, context)?
         }
         _ => run_plain(store, statement, context)?,
@@ -202,18 +213,12 @@ fn delete_tables(delete: &gluesql_core::sqlparser::ast::Delete) -> &[ObjectName]
     }
 }
 
-/// A statement GlueSQL runs as it is, once SQLite's functions are folded.
+/// A statement GlueSQL runs as it is (SQLite's functions already folded by [`run`]).
 fn run_plain(
     store: &mut SqlStore,
-    statement: &mut SqlStatement,
+    statement: &SqlStatement,
     context: &Context<'_>,
 ) -> Result<Output> {
-    if let SqlStatement::Query(query) = statement
-        && let SetExpr::Select(select) = query.body.as_mut()
-    {
-        time::keep_labels(&mut select.projection);
-    }
-    time::fold(statement, context)?;
     execute_glue(store, statement, context.params).map(Output::from_payload)
 }
 
