@@ -226,10 +226,11 @@ fn list(r: &mut Reader<'_>) -> Result<Vec<String>, DecodeError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// An event with every field set, shared by the audit unit tests.
     pub(crate) fn sample() -> AuditEvent {
         AuditEvent {
             seq: 7,

@@ -780,31 +780,16 @@ pub fn check_canonical(bytes: &[u8]) -> Result<(), DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::{AuditEvent, EventClass};
+    use crate::audit::AuditEvent;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
+    /// The shared sample, with a non-ASCII error and two custom fields.
     fn sample() -> AuditEvent {
         AuditEvent {
-            seq: 7,
-            timestamp_us: 1_700_000_000_123_456,
-            database_id: [0xAB; 16],
-            session_id: 3,
-            user: "dr.smith".into(),
-            client_addr: "10.0.0.7".into(),
-            application: "clinic".into(),
-            database: "main".into(),
-            class: EventClass::Dml,
-            operation: "INSERT".into(),
-            targets: vec!["vital_signs".into()],
-            query: "INSERT INTO vital_signs VALUES ($1, $2)".into(),
-            query_truncated: false,
-            params: vec!["1".into(), "72".into()],
-            rows: 1,
-            success: true,
             error: Some("ö".into()),
-            duration_us: 42,
             custom: BTreeMap::from([("a".into(), "1".into()), ("ward".into(), "x".into())]),
+            ..crate::audit::event::tests::sample()
         }
     }
 
