@@ -3,6 +3,9 @@
 //! it refused and recorded; policy filters; concurrent sessions without gaps.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[macro_use]
+mod common;
+
 use heliosdb_lite::engine::audit::{AuditPolicy, ParamCapture};
 use heliosdb_lite::{AppEvent, Database, Error, Rows, SessionInfo, params};
 
@@ -392,17 +395,6 @@ fn head_survives_reopen_without_scanning() {
     let mut s = db.session(SessionInfo::new("b"));
     s.execute("INSERT INTO t VALUES (2)", &[]).expect("more");
     assert_eq!(db.audit_head().seq, 3);
-}
-
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod memory {
-            $( #[test] fn $test() { super::$test("memory"); } )*
-        }
-        mod fjall {
-            $( #[test] fn $test() { super::$test("fjall"); } )*
-        }
-    };
 }
 
 on_both_backends!(

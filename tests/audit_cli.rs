@@ -8,38 +8,10 @@ use heliosdb_lite::engine::audit::AuditEvent;
 use heliosdb_lite::engine::{Durability, WriteBatch};
 use heliosdb_lite::{FjallBackend, StorageBackend};
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn heliosdb(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_heliosdb"))
-        .args(args)
-        .env("USER", "tester")
-        .output()
-        .expect("run heliosdb")
-}
+mod common;
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
-}
-
-#[track_caller]
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(output),
-        stderr(output)
-    );
-}
-
-fn path(dir: &Path) -> &str {
-    dir.to_str().expect("temp paths are UTF-8")
-}
+use common::{assert_exit, heliosdb, path, stderr, stdout};
 
 /// A database with 8 audit events: DDL, DML, a query, a failed statement, a transaction.
 fn database(dir: &Path) -> String {

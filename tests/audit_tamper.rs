@@ -4,6 +4,9 @@
 //! `docs/THREAT-MODEL.md`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[macro_use]
+mod common;
+
 use heliosdb_lite::engine::audit::{
     self, AuditEvent, ExportLine, Head, ProblemKind, VerifyOptions, VerifyReport, chain_hash,
     leaf_hash,
@@ -722,17 +725,6 @@ fn tampered_database_exports_a_failing_file(kind: &str) {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod memory {
-            $( #[test] fn $test() { super::$test("memory"); } )*
-        }
-        mod fjall {
-            $( #[test] fn $test() { super::$test("fjall"); } )*
-        }
-    };
 }
 
 /// Problems deep in a ledger of many chunks are found at the same seq however many hash

@@ -3,57 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::{assert_exit, heliosdb, heliosdb_with_input, path, stderr, stdout};
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-/// Runs `heliosdb` with `args` and `stdin` as standard input.
-fn heliosdb_with_input(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_heliosdb"))
-        .args(args)
-        // The default user comes from $USER; pin it so output does not depend on who runs.
-        .env("USER", "tester")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start heliosdb");
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("wait for heliosdb")
-}
-
-fn heliosdb(args: &[&str]) -> Output {
-    heliosdb_with_input(args, "")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
-}
-
-/// Asserts the exit code, showing both streams when it is not the expected one.
-#[track_caller]
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(output),
-        stderr(output)
-    );
-}
-
-fn path(dir: &Path) -> &str {
-    dir.to_str().expect("temp paths are UTF-8")
-}
+use std::process::{Command, Stdio};
 
 #[test]
 fn sql_prints_results_as_tables() {

@@ -1,11 +1,80 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unused_macros,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use rand::Rng;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+/// Defines each named test function `f(kind: &str)` twice: in module `memory` run with
+/// `"memory"`, in module `fjall` with `"fjall"`.
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod memory {
+            $( #[test] fn $test() { super::$test("memory"); } )*
+        }
+        mod fjall {
+            $( #[test] fn $test() { super::$test("fjall"); } )*
+        }
+    };
+}
+
+/// Runs the `heliosdb` binary with `args` and `stdin` as standard input.
+pub fn heliosdb_with_input(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_heliosdb"))
+        .args(args)
+        // The default user comes from $USER; pin it so output does not depend on who runs.
+        .env("USER", "tester")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start heliosdb");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait for heliosdb")
+}
+
+/// Runs the `heliosdb` binary with `args` and empty standard input.
+pub fn heliosdb(args: &[&str]) -> Output {
+    heliosdb_with_input(args, "")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
+}
+
+/// Asserts the exit code, showing both streams when it is not the expected one.
+#[track_caller]
+pub fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
+/// A temporary path as the `&str` a command line takes.
+pub fn path(dir: &Path) -> &str {
+    dir.to_str().expect("temp paths are UTF-8")
+}
 
 /// Runs `test` of this same test binary as a child process with `env_key` set to `dir`,
 /// feeds each line it prints to `on_line`, and kills it with SIGKILL a random moment
