@@ -12,8 +12,8 @@ use crate::store::{Restriction, SqlStore};
 use gluesql_core::ast::{ColumnUniqueOption, Expr as GlueExpr};
 use gluesql_core::data::{Key, Value};
 use gluesql_core::sqlparser::ast::{
-    BinaryOperator, Expr as SqlExpr, FromTable, Statement as SqlStatement, TableFactor,
-    Value as SqlValue, Visit, Visitor,
+    BinaryOperator, Expr as SqlExpr, Statement as SqlStatement, TableFactor, Value as SqlValue,
+    Visit, Visitor,
 };
 use std::ops::ControlFlow;
 
@@ -30,18 +30,14 @@ pub(super) fn restrict(store: &SqlStore, statement: &SqlStatement) -> Result<boo
             TableFactor::Table { name, .. } => (name, selection),
             _ => return Ok(false),
         },
-        SqlStatement::Delete(delete) => {
-            let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &delete.from;
-            match (from.as_slice(), &delete.selection, &delete.using) {
-                ([single], Some(selection), None) if single.joins.is_empty() => {
-                    match &single.relation {
-                        TableFactor::Table { name, .. } => (name, selection),
-                        _ => return Ok(false),
-                    }
-                }
-                _ => return Ok(false),
-            }
-        }
+        SqlStatement::Delete(delete) => match (
+            super::delete_tables(delete),
+            &delete.selection,
+            &delete.using,
+        ) {
+            ([name], Some(selection), None) => (name, selection),
+            _ => return Ok(false),
+        },
         _ => return Ok(false),
     };
     // A subquery could scan the same table and must see all of it.

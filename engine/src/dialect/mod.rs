@@ -199,6 +199,7 @@ fn run_statement(
     })
 }
 
+/// The one table a DELETE removes from, if it names exactly one without joins.
 fn delete_tables(delete: &gluesql_core::sqlparser::ast::Delete) -> &[ObjectName] {
     use gluesql_core::sqlparser::ast::FromTable;
     let from = match &delete.from {
