@@ -252,6 +252,12 @@ pub trait StorageBackend: Send + Sync + 'static {
     /// Where the data lives on disk, if anywhere.
     fn location(&self) -> Option<PathBuf>;
 
+    /// The backend's size settings in effect, as (name, bytes) pairs — cache capacity,
+    /// write-buffer and size limits — for diagnostics. Empty by default.
+    fn limits(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
+
     /// Creates the keyspace if it does not exist yet. Idempotent.
     fn ensure_keyspace(&self, name: &str) -> Result<(), StorageError>;
 
@@ -335,6 +341,17 @@ pub enum StorageError {
         keyspace: String,
         /// Value length in bytes.
         len: usize,
+    },
+    /// The backend's size limit would be exceeded; the commit changed nothing. Raise the
+    /// limit (`database.memory_limit_mb`) or delete data.
+    #[error(
+        "database is full: the commit needs {needed_bytes} bytes, over the limit of {limit_bytes} bytes (database.memory_limit_mb)"
+    )]
+    Full {
+        /// The limit, in bytes.
+        limit_bytes: u64,
+        /// What the data would have grown to.
+        needed_bytes: u64,
     },
     /// A previous write failed in a way that may have left the journal in an unknown state;
     /// the database refuses further writes until it is reopened.

@@ -1,7 +1,8 @@
 //! `Database`: one open database, shared by any number of sessions on any number of threads.
 
 use crate::audit::ledger::{self, Head};
-use crate::audit::{AuditEvent, AuditPolicy};
+use crate::audit::sink::{Follower, HeadSignal};
+use crate::audit::{AuditEvent, AuditPolicy, AuditSink, SinkContext, SinkStatus};
 use crate::backend::{Durability, StorageBackend, StorageError, WriteBatch};
 use crate::catalog;
 use crate::error::{Error, Result};
@@ -48,6 +49,8 @@ pub struct DatabaseOptions {
     pub name: String,
     /// What the audit trail records.
     pub audit: AuditPolicy,
+    /// Most events a follower sink is handed in one delivery.
+    pub sink_batch_size: usize,
 }
 
 impl Default for DatabaseOptions {
@@ -57,6 +60,7 @@ impl Default for DatabaseOptions {
             busy_timeout: Duration::from_secs(5),
             name: "main".to_owned(),
             audit: AuditPolicy::default(),
+            sink_batch_size: 1024,
         }
     }
 }
@@ -79,6 +83,9 @@ pub(crate) struct Shared {
     database_id: [u8; 16],
     /// The ledger head; held while sealing and committing, so seqs follow commit order.
     ledger: Mutex<Head>,
+    /// The head seq for follower sinks to wait on; advanced after each commit.
+    signal: Arc<HeadSignal>,
+    followers: Mutex<Vec<Follower>>,
 }
 
 struct Syncer {
@@ -161,6 +168,7 @@ impl Shared {
         match self.backend.commit(batch, durability) {
             Ok(()) => {
                 *head = next_head;
+                self.signal.advance(next_head.seq);
                 if has_data {
                     self.version.fetch_add(1, Ordering::AcqRel);
                 }
@@ -192,6 +200,10 @@ impl Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
+        // Followers deliver what is sealed and close before the storage goes.
+        for mut follower in self.followers.get_mut().drain(..) {
+            follower.stop();
+        }
         if let Some(syncer) = self.syncer.get_mut().take() {
             drop(syncer.stop);
             // The syncer itself may hold the last reference for a moment; it must not join
@@ -255,6 +267,8 @@ impl Database {
             syncer: Mutex::new(None),
             database_id,
             ledger: Mutex::new(head),
+            signal: Arc::new(HeadSignal::new(head.seq)),
+            followers: Mutex::new(Vec::new()),
         });
         if let DurabilityMode::Group { interval } = shared.options.durability {
             let syncer = start_syncer(Arc::downgrade(&shared), interval)?;
@@ -306,6 +320,34 @@ impl Database {
     /// problem: the exact seq and what is wrong.
     pub fn verify(&self) -> Result<crate::audit::VerifyReport> {
         crate::audit::verify(self.backend())
+    }
+
+    /// Starts a follower sink: from now until the database closes, `sink` receives every
+    /// sealed event after the seq it reports from
+    /// [`resume_after`](AuditSink::resume_after), on its own thread, in batches of at most
+    /// [`DatabaseOptions::sink_batch_size`]. Commits never wait for it.
+    pub fn attach_sink(&self, sink: Box<dyn AuditSink>) -> Result<()> {
+        let follower = Follower::start(
+            sink,
+            Arc::clone(&self.shared.backend),
+            Arc::clone(&self.shared.signal),
+            SinkContext {
+                database_id: self.shared.database_id,
+            },
+            self.shared.options.sink_batch_size,
+        )?;
+        self.shared.followers.lock().push(follower);
+        Ok(())
+    }
+
+    /// Where each attached sink stands: delivered seq, lag and last error.
+    pub fn sink_status(&self) -> Vec<SinkStatus> {
+        self.shared
+            .followers
+            .lock()
+            .iter()
+            .map(Follower::status)
+            .collect()
     }
 
     /// True after a failed write or fsync: every later write fails until the database is

@@ -12,6 +12,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    // ----- configuration ----------------------------------------------------------------
+    /// The configuration (`heliosdb.toml`, an environment override, a preset) is invalid;
+    /// the source names the file, line and key.
+    #[error("configuration error: {0}")]
+    Config(#[source] Box<dyn std::error::Error + Send + Sync>),
+
     // ----- the caller's SQL -------------------------------------------------------------
     /// The statement could not be parsed, planned or executed (syntax, unknown table or
     /// column, type mismatch, ...).
@@ -144,6 +150,7 @@ impl Error {
     /// A short, stable name of the error's kind, for logs, exit codes and audit records.
     pub fn kind(&self) -> &'static str {
         match self {
+            Error::Config(_) => "config",
             Error::Sql(_) => "sql",
             Error::Param { .. } => "param",
             Error::Transaction(_) => "transaction",

@@ -720,15 +720,24 @@ impl Session {
                 ParamCapture::Redacted => "?".to_owned(),
             })
             .collect();
+        let capture = policy.capture;
+        let captured = |on: bool, value: &Option<String>| match (on, value) {
+            (true, Some(value)) => value.clone(),
+            _ => String::new(),
+        };
         AuditEvent {
             seq: 0,
             timestamp_us,
             database_id: shared.database_id(),
             session_id: self.id,
             user: self.info.user.clone(),
-            client_addr: self.info.client_addr.clone().unwrap_or_default(),
-            application: self.info.application.clone().unwrap_or_default(),
-            database: shared.options().name.clone(),
+            client_addr: captured(capture.client_addr, &self.info.client_addr),
+            application: captured(capture.application, &self.info.application),
+            database: if capture.database {
+                shared.options().name.clone()
+            } else {
+                String::new()
+            },
             class,
             operation: operation.to_owned(),
             targets,
@@ -739,7 +748,20 @@ impl Session {
             success: true,
             error: None,
             duration_us: 0,
-            custom: self.info.custom.clone(),
+            custom: if capture.custom {
+                self.info.custom.clone()
+            } else {
+                BTreeMap::new()
+            },
+        }
+    }
+
+    /// Microseconds since `started`, or 0 when the policy does not capture durations.
+    fn elapsed_us(&self, started: Instant) -> u64 {
+        if self.store.shared().policy().capture.duration {
+            u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+        } else {
+            0
         }
     }
 
@@ -752,7 +774,7 @@ impl Session {
         outcome: std::result::Result<&Output, &Error>,
         always: bool,
     ) {
-        event.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        event.duration_us = self.elapsed_us(started);
         match outcome {
             Ok(output) => event.rows = output_rows(output),
             Err(error) => {
@@ -814,8 +836,7 @@ impl Session {
                     // Nothing to end: recorded, and a no-op as in GlueSQL.
                     return self.finish_statement(event, started, Ok(output));
                 }
-                event.duration_us =
-                    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                event.duration_us = self.elapsed_us(started);
                 let policy_records = self.store.shared().policy().records(&event);
                 if policy_records {
                     self.store.push_event(event.clone());
@@ -896,7 +917,7 @@ impl Session {
         started: Instant,
         result: Result<Output>,
     ) -> Result<Output> {
-        event.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        event.duration_us = self.elapsed_us(started);
         match &result {
             Ok(output) => event.rows = output_rows(output),
             Err(error) => {

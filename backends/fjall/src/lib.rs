@@ -31,6 +31,9 @@ pub struct FjallOptions {
     /// Largest total journal size before memtables are flushed (fjall's default when
     /// `None`).
     pub max_journaling_size_bytes: Option<u64>,
+    /// Largest in-memory write buffer (memtable) of each keyspace before it is flushed to
+    /// disk (fjall's default when `None`: 64 MiB).
+    pub max_memtable_bytes: Option<u64>,
 }
 
 /// A [`StorageBackend`] on fjall, in one directory.
@@ -39,6 +42,7 @@ pub struct FjallBackend {
     db: fjall::Database,
     keyspaces: RwLock<HashMap<String, fjall::Keyspace>>,
     poisoned: AtomicBool,
+    memtable_bytes: Option<u64>,
 }
 
 impl std::fmt::Debug for FjallBackend {
@@ -64,6 +68,19 @@ impl FjallBackend {
     /// Opens the database in directory `path`, creating it if missing.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
         Self::open_with(path, FjallOptions::default())
+    }
+
+    /// Capacity of the block cache, in bytes.
+    pub fn cache_capacity(&self) -> u64 {
+        self.db.cache_capacity()
+    }
+
+    fn keyspace_options(memtable_bytes: Option<u64>) -> KeyspaceCreateOptions {
+        let options = KeyspaceCreateOptions::default();
+        match memtable_bytes {
+            Some(bytes) => options.max_memtable_size(bytes),
+            None => options,
+        }
     }
 
     /// Opens with explicit tuning.
@@ -123,7 +140,7 @@ impl FjallBackend {
                 continue;
             }
             let handle = db
-                .keyspace(&name, KeyspaceCreateOptions::default)
+                .keyspace(&name, || Self::keyspace_options(options.max_memtable_bytes))
                 .map_err(|e| open_error(Box::new(e)))?;
             keyspaces.insert(name, handle);
         }
@@ -132,6 +149,7 @@ impl FjallBackend {
             db,
             keyspaces: RwLock::new(keyspaces),
             poisoned: AtomicBool::new(false),
+            memtable_bytes: options.max_memtable_bytes,
         })
     }
 
@@ -228,6 +246,14 @@ impl StorageBackend for FjallBackend {
         Some(self.path.clone())
     }
 
+    fn limits(&self) -> Vec<(&'static str, u64)> {
+        let mut limits = vec![("cache_bytes", self.cache_capacity())];
+        if let Some(bytes) = self.memtable_bytes {
+            limits.push(("max_memtable_bytes", bytes));
+        }
+        limits
+    }
+
     fn ensure_keyspace(&self, name: &str) -> Result<(), StorageError> {
         validate_keyspace_name(name)?;
         if self.keyspaces.read().contains_key(name) {
@@ -237,7 +263,7 @@ impl StorageBackend for FjallBackend {
         if !keyspaces.contains_key(name) {
             let handle = self
                 .db
-                .keyspace(name, KeyspaceCreateOptions::default)
+                .keyspace(name, || Self::keyspace_options(self.memtable_bytes))
                 .map_err(backend_error)?;
             keyspaces.insert(name.to_owned(), handle);
         }

@@ -22,8 +22,10 @@ type State = BTreeMap<String, Keyspace>;
 #[derive(Default)]
 pub struct MemoryBackend {
     state: RwLock<Arc<State>>,
-    // Serializes commits and keyspace creation against each other.
-    write: Mutex<()>,
+    // Serializes commits and keyspace creation against each other; holds the bytes of keys
+    // and values stored, which only commits change.
+    write: Mutex<u64>,
+    limit_bytes: Option<u64>,
 }
 
 impl std::fmt::Debug for MemoryBackend {
@@ -39,6 +41,25 @@ impl MemoryBackend {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// An empty backend that holds at most `limit_bytes` of keys and values: a commit that
+    /// would grow it beyond fails with [`StorageError::Full`] and changes nothing.
+    pub fn with_limit(limit_bytes: u64) -> Self {
+        Self {
+            limit_bytes: Some(limit_bytes),
+            ..Self::default()
+        }
+    }
+
+    /// Bytes of keys and values stored now.
+    pub fn used_bytes(&self) -> u64 {
+        *self.write.lock()
+    }
+}
+
+fn entry_bytes(key: &[u8], value: &[u8]) -> u64 {
+    // Lengths are bounded by MAX_KEY_LEN / MAX_VALUE_LEN, far below u64::MAX.
+    (key.len() + value.len()) as u64
 }
 
 struct MemorySnapshot {
@@ -110,6 +131,13 @@ impl StorageBackend for MemoryBackend {
         None
     }
 
+    fn limits(&self) -> Vec<(&'static str, u64)> {
+        self.limit_bytes
+            .map(|limit| ("limit_bytes", limit))
+            .into_iter()
+            .collect()
+    }
+
     fn ensure_keyspace(&self, name: &str) -> Result<(), StorageError> {
         validate_keyspace_name(name)?;
         let _write = self.write.lock();
@@ -134,8 +162,9 @@ impl StorageBackend for MemoryBackend {
 
     fn commit(&self, batch: WriteBatch, _durability: Durability) -> Result<(), StorageError> {
         batch.validate()?;
-        let _write = self.write.lock();
+        let mut used = self.write.lock();
         let mut next = State::clone(&self.state.read());
+        let mut next_used = *used;
         for op in batch.into_ops() {
             let (name, key, value) = match op {
                 BatchOp::Put {
@@ -148,15 +177,24 @@ impl StorageBackend for MemoryBackend {
             let map = next
                 .get_mut(&name)
                 .ok_or(StorageError::UnknownKeyspace { name })?;
-            match value {
-                Some(value) => {
-                    map.insert(key, value);
-                }
-                None => {
-                    map.remove(&key);
-                }
+            let added = value.as_ref().map_or(0, |v| entry_bytes(&key, v));
+            let removed = match value {
+                Some(value) => map.insert(key.clone(), value),
+                None => map.remove(&key),
             }
+            .map_or(0, |old| entry_bytes(&key, &old));
+            next_used = next_used.saturating_add(added).saturating_sub(removed);
         }
+        if let Some(limit) = self.limit_bytes
+            && next_used > limit
+            && next_used > *used
+        {
+            return Err(StorageError::Full {
+                limit_bytes: limit,
+                needed_bytes: next_used,
+            });
+        }
+        *used = next_used;
         *self.state.write() = Arc::new(next);
         Ok(())
     }

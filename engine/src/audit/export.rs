@@ -247,7 +247,7 @@ pub fn export(
 
 /// The chain hash before `seq`: genesis of the stored database id for seq 1, else the
 /// stored chain of `seq - 1`.
-fn chain_before(snapshot: &dyn Snapshot, seq: u64) -> Result<Hash> {
+pub(crate) fn chain_before(snapshot: &dyn Snapshot, seq: u64) -> Result<Hash> {
     if seq <= 1 {
         let bytes = snapshot
             .get(KS_CATALOG, DATABASE_ID_KEY)?

@@ -1,21 +1,26 @@
 //! The audit pipeline: events, their canonical encoding, the policy that filters them, the
 //! hash-chained ledger they are sealed into, the `__audit_log` table that shows them, and
 //! the tools that check the ledger ([`verify()`]) and take it out ([`export()`],
-//! [`verify_export()`]).
+//! [`verify_export()`]), and the follower sinks that carry it elsewhere ([`AuditSink`],
+//! [`JsonlFileSink`]).
 
 mod event;
 pub mod export;
+mod jsonl;
 pub mod ledger;
 mod policy;
+pub mod sink;
 pub mod table;
 pub mod verify;
 
 pub use crate::classify::{Classification, EventClass, classify};
 pub use event::{AuditEvent, CANONICAL_MAGIC, CANONICAL_VERSION};
 pub use export::{ExportLine, ExportProblem, ExportReport, export, tail, verify_export};
+pub use jsonl::JsonlFileSink;
 pub use ledger::{
     Hash, Head, IndexEntry, Record, audit_index_entries, chain_hash, genesis, leaf_hash,
 };
-pub use policy::{AuditPolicy, ParamCapture};
+pub use policy::{AuditPolicy, MetadataCapture, ParamCapture};
+pub use sink::{AuditSink, SealedEvent, SinkContext, SinkError, SinkStatus};
 pub use table::AUDIT_TABLE;
 pub use verify::{Problem, ProblemKind, VerifyOptions, VerifyReport, verify, verify_with};

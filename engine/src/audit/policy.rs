@@ -13,6 +13,34 @@ pub enum ParamCapture {
     Redacted,
 }
 
+/// Which session metadata goes into each event. A field left out is recorded empty (or
+/// zero), so the canonical encoding keeps one layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetadataCapture {
+    /// The client address.
+    pub client_addr: bool,
+    /// The application name.
+    pub application: bool,
+    /// The database name.
+    pub database: bool,
+    /// The statement's duration.
+    pub duration: bool,
+    /// The session's custom fields.
+    pub custom: bool,
+}
+
+impl Default for MetadataCapture {
+    fn default() -> Self {
+        Self {
+            client_addr: true,
+            application: true,
+            database: true,
+            duration: true,
+            custom: true,
+        }
+    }
+}
+
 /// What the audit pipeline records. A plain struct: the `heliosdb.toml` presets fill it.
 ///
 /// ```
@@ -52,6 +80,8 @@ pub struct AuditPolicy {
     pub max_query_length: usize,
     /// How bound parameters are captured.
     pub params: ParamCapture,
+    /// Which session metadata is recorded.
+    pub capture: MetadataCapture,
 }
 
 impl Default for AuditPolicy {
@@ -70,6 +100,7 @@ impl Default for AuditPolicy {
             exclude_users: Vec::new(),
             max_query_length: 4096,
             params: ParamCapture::Values,
+            capture: MetadataCapture::default(),
         }
     }
 }

@@ -1,0 +1,370 @@
+//! Audit sinks: consumers of sealed events that *follow* the ledger.
+//!
+//! The ledger itself is the in-commit sink: every event is sealed in the same atomic commit
+//! as the data it describes. Everything else — a JSON Lines file, a SIEM exporter, a
+//! checkpoint signer, a user's own sink — is a *follower*: it reads the ledger after its
+//! own durable cursor, on its own thread, and never slows a commit. Delivery is
+//! at-least-once: a sink tells the follower where it stands ([`AuditSink::resume_after`]),
+//! and the follower offers it every later event, in seq order, until it accepts them; a
+//! sink that fails is offered the same events again after a pause. The backlog lives in the
+//! ledger, not in memory, so an outage or a crash loses nothing.
+//!
+//! ```
+//! use heliosdb_engine::audit::{AuditSink, SealedEvent, SinkContext, SinkError};
+//!
+//! /// Counts delivered events, in memory (a real sink would store its cursor durably).
+//! struct Counter {
+//!     delivered: u64,
+//! }
+//!
+//! impl AuditSink for Counter {
+//!     fn name(&self) -> &str {
+//!         "counter"
+//!     }
+//!     fn resume_after(&mut self, _context: &SinkContext) -> Result<u64, SinkError> {
+//!         Ok(self.delivered)
+//!     }
+//!     fn deliver(&mut self, _prev: &[u8; 32], events: &[SealedEvent]) -> Result<(), SinkError> {
+//!         self.delivered += events.len() as u64;
+//!         Ok(())
+//!     }
+//! }
+//! ```
+
+use super::event::AuditEvent;
+use super::export::chain_before;
+use super::ledger::{Hash, KS_AUDIT, leaf_hash, record_key, split_record};
+use crate::backend::{Direction, StorageBackend, StorageError};
+use crate::catalog::corrupt;
+use crate::codec::DecodeError;
+use crate::error::{Error, Result};
+use parking_lot::{Condvar, Mutex};
+use std::ops::Bound;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// What a sink's hooks return on failure: any error, kept with its source chain.
+pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A sealed event as the ledger holds it: the event (with its seq), its leaf hash and its
+/// chain hash — everything a receiver needs to de-duplicate and verify.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedEvent {
+    /// The event.
+    pub event: AuditEvent,
+    /// `SHA-256(0x00 || canonical)`.
+    pub leaf: Hash,
+    /// The chain hash after this event.
+    pub chain: Hash,
+}
+
+/// What a sink learns about the database it follows, when it starts.
+#[derive(Clone, Debug)]
+pub struct SinkContext {
+    /// The database's id: a sink's destination must not mix two databases' trails.
+    pub database_id: [u8; 16],
+}
+
+/// A follower sink. Implement it for your own destination and attach it with
+/// [`Database::attach_sink`](crate::Database::attach_sink).
+///
+/// The follower calls [`resume_after`](AuditSink::resume_after) once, then
+/// [`deliver`](AuditSink::deliver) with batches that follow each other without gaps, and
+/// [`close`](AuditSink::close) when the database closes.
+pub trait AuditSink: Send {
+    /// A short name, shown in sink status and errors.
+    fn name(&self) -> &str;
+
+    /// The seq of the last event this sink holds durably (0 for none): delivery resumes
+    /// right after it. A sink that cannot tell (it keeps nothing) may return the current
+    /// head to skip history.
+    fn resume_after(&mut self, context: &SinkContext) -> std::result::Result<u64, SinkError>;
+
+    /// Takes `events`, in seq order, directly following the last delivered one;
+    /// `prev_chain` is the chain hash before the first of them. Return `Ok` only once
+    /// they are durable at the destination: they will not be offered again. On `Err` the
+    /// same events are offered again after a pause. Bound the time a delivery may take
+    /// (network timeouts): closing the database waits for a delivery in progress.
+    fn deliver(
+        &mut self,
+        prev_chain: &Hash,
+        events: &[SealedEvent],
+    ) -> std::result::Result<(), SinkError>;
+
+    /// Called once when the database closes, after the last delivery.
+    fn close(&mut self) -> std::result::Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// Where one follower sink stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SinkStatus {
+    /// The sink's name.
+    pub name: String,
+    /// Seq of the last event the sink accepted (0 for none).
+    pub delivered_seq: u64,
+    /// Seq of the last event sealed in the ledger.
+    pub head_seq: u64,
+    /// The last delivery error, cleared by the next successful delivery.
+    pub last_error: Option<String>,
+}
+
+impl SinkStatus {
+    /// Events sealed but not yet accepted by the sink.
+    pub fn lag(&self) -> u64 {
+        self.head_seq.saturating_sub(self.delivered_seq)
+    }
+}
+
+/// The ledger head as commits advance it, for followers to wait on.
+#[derive(Debug, Default)]
+pub(crate) struct HeadSignal {
+    head_seq: Mutex<u64>,
+    advanced: Condvar,
+}
+
+impl HeadSignal {
+    pub(crate) fn new(head_seq: u64) -> Self {
+        Self {
+            head_seq: Mutex::new(head_seq),
+            advanced: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn advance(&self, seq: u64) {
+        let mut head = self.head_seq.lock();
+        if seq > *head {
+            *head = seq;
+            self.advanced.notify_all();
+        }
+    }
+
+    fn get(&self) -> u64 {
+        *self.head_seq.lock()
+    }
+
+    /// Wakes every waiter (to see a stop request).
+    fn wake(&self) {
+        let _head = self.head_seq.lock();
+        self.advanced.notify_all();
+    }
+
+    /// Waits until the head passes `seq`, `stop` is set, or `timeout` passes.
+    fn wait_past(&self, seq: u64, stop: &AtomicBool, timeout: Duration) -> u64 {
+        let mut head = self.head_seq.lock();
+        if *head <= seq && !stop.load(Ordering::Acquire) {
+            let _ = self.advanced.wait_for(&mut head, timeout);
+        }
+        *head
+    }
+}
+
+/// Reads up to `max` sealed events after `after`, with the chain hash before the first.
+pub fn read_after(
+    backend: &dyn StorageBackend,
+    after: u64,
+    max: usize,
+) -> Result<(Hash, Vec<SealedEvent>)> {
+    let snapshot = backend.snapshot()?;
+    let first = after.saturating_add(1);
+    let prev = chain_before(&*snapshot, first)?;
+    let lower = record_key(first);
+    let records = snapshot.range(
+        KS_AUDIT,
+        Bound::Included(lower.as_slice()),
+        Bound::Unbounded,
+        Direction::Forward,
+    )?;
+    let mut events = Vec::new();
+    for item in records.take(max) {
+        let (key, value) = item?;
+        let bad = |e: DecodeError| corrupt(KS_AUDIT, "audit record", &key, e);
+        let (canonical, chain) = split_record(&value).map_err(bad)?;
+        let event = AuditEvent::from_canonical(canonical).map_err(bad)?;
+        let expected = first + events.len() as u64;
+        if event.seq != expected {
+            return Err(bad(DecodeError {
+                what: "the ledger has a gap here (run verify)",
+                offset: 0,
+            }));
+        }
+        events.push(SealedEvent {
+            leaf: leaf_hash(canonical),
+            chain,
+            event,
+        });
+    }
+    Ok((prev, events))
+}
+
+/// A running follower: its thread, its status and how to stop it.
+pub(crate) struct Follower {
+    stop: Arc<AtomicBool>,
+    signal: Arc<HeadSignal>,
+    status: Arc<Mutex<SinkStatus>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Pause after the first failed delivery; doubles up to [`MAX_RETRY_PAUSE`].
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(50);
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
+/// How long a follower sleeps without news before it looks at the head again.
+const IDLE_WAIT: Duration = Duration::from_millis(500);
+
+impl Follower {
+    /// Starts a thread that feeds `sink` from the ledger in batches of at most
+    /// `batch_size` events.
+    pub(crate) fn start(
+        mut sink: Box<dyn AuditSink>,
+        backend: Arc<dyn StorageBackend>,
+        signal: Arc<HeadSignal>,
+        context: SinkContext,
+        batch_size: usize,
+    ) -> Result<Follower> {
+        let name = sink.name().to_owned();
+        let status = Arc::new(Mutex::new(SinkStatus {
+            name: name.clone(),
+            delivered_seq: 0,
+            head_seq: signal.get(),
+            last_error: None,
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let batch_size = batch_size.max(1);
+        let thread = {
+            let (stop, signal, status) =
+                (Arc::clone(&stop), Arc::clone(&signal), Arc::clone(&status));
+            std::thread::Builder::new()
+                .name(format!("heliosdb-sink-{name}"))
+                .spawn(move || {
+                    let run = Run {
+                        backend: &*backend,
+                        signal: &signal,
+                        stop: &stop,
+                        status: &status,
+                        batch_size,
+                    };
+                    run.follow(&mut *sink, &context);
+                })
+                .map_err(|e| Error::Storage(StorageError::Io(e)))?
+        };
+        Ok(Follower {
+            stop,
+            signal,
+            status,
+            thread: Some(thread),
+        })
+    }
+
+    pub(crate) fn status(&self) -> SinkStatus {
+        let mut status = self.status.lock().clone();
+        status.head_seq = self.signal.get();
+        status
+    }
+
+    /// Asks the thread to deliver what is sealed, close the sink and stop; waits for it.
+    pub(crate) fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.signal.wake();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Run<'a> {
+    backend: &'a dyn StorageBackend,
+    signal: &'a HeadSignal,
+    stop: &'a AtomicBool,
+    status: &'a Mutex<SinkStatus>,
+    batch_size: usize,
+}
+
+impl Run<'_> {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    fn failed(&self, what: &str, error: &dyn std::fmt::Display) {
+        self.status.lock().last_error = Some(format!("{what}: {error}"));
+    }
+
+    /// Sleeps `pause` unless asked to stop; returns false when stopping.
+    fn back_off(&self, pause: &mut Duration) -> bool {
+        let deadline = std::time::Instant::now() + *pause;
+        while std::time::Instant::now() < deadline {
+            if self.stopping() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10).min(*pause));
+        }
+        *pause = (*pause * 2).min(MAX_RETRY_PAUSE);
+        true
+    }
+
+    fn follow(&self, sink: &mut dyn AuditSink, context: &SinkContext) {
+        let mut pause = FIRST_RETRY_PAUSE;
+        let mut cursor = loop {
+            match sink.resume_after(context) {
+                Ok(cursor) => break cursor,
+                Err(error) => {
+                    self.failed("resume", &error);
+                    if !self.back_off(&mut pause) {
+                        return;
+                    }
+                }
+            }
+        };
+        self.status.lock().delivered_seq = cursor;
+        pause = FIRST_RETRY_PAUSE;
+        loop {
+            let head = self.signal.wait_past(cursor, self.stop, IDLE_WAIT);
+            if head <= cursor {
+                if self.stopping() {
+                    break;
+                }
+                continue;
+            }
+            let (prev, events) = match read_after(self.backend, cursor, self.batch_size) {
+                Ok(read) => read,
+                Err(error) => {
+                    self.failed("read ledger", &error);
+                    if !self.back_off(&mut pause) {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            let Some(last) = events.last().map(|e| e.event.seq) else {
+                // The head moved past what this snapshot holds: look again.
+                continue;
+            };
+            match sink.deliver(&prev, &events) {
+                Ok(()) => {
+                    cursor = last;
+                    pause = FIRST_RETRY_PAUSE;
+                    let mut status = self.status.lock();
+                    status.delivered_seq = cursor;
+                    status.last_error = None;
+                }
+                Err(error) => {
+                    self.failed("deliver", &error);
+                    if !self.back_off(&mut pause) {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Err(error) = sink.close() {
+            self.failed("close", &error);
+        }
+    }
+}
