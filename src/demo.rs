@@ -5,7 +5,10 @@ use crate::table::{Table, cell};
 use anyhow::{Context, bail};
 use gluesql_core::ast::ToSql;
 use gluesql_core::chrono::{NaiveDate, NaiveDateTime};
-use heliosdb_lite::{Database, Error, Output, Param, Session, SessionInfo, StorageError, params};
+use heliosdb_lite::engine::audit;
+use heliosdb_lite::{
+    Config, Database, Error, Output, Param, Session, SessionInfo, StorageError, params,
+};
 use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
@@ -29,8 +32,28 @@ const MARKER_TEXT: &str = "Created by `heliosdb demo`. The demo empties this dir
 pub fn run(dir: &Path, out: impl Write) -> anyhow::Result<()> {
     prepare(dir)?;
     let path = dir.join(DATABASE);
+    fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    let config = path.join(heliosdb_lite::config::FILE_NAME);
+    fs::write(&config, CONFIG).with_context(|| format!("cannot write {}", config.display()))?;
     Demo { out, step: 0 }.play(&path)
 }
+
+/// The clinic's `heliosdb.toml`, written next to its database, which picks it up.
+const CONFIG: &str = r#"# The clinic runs under the HIPAA preset (see `heliosdb presets`).
+[database]
+name = "clinic"
+
+[audit]
+preset = "hipaa"
+
+# A copy of every audit event outside the database, verifiable on its own.
+[[audit.sinks]]
+kind = "jsonl-file"
+path = "../audit-trail.jsonl"
+"#;
+
+/// The sink file, relative to the database directory.
+const TRAIL: &str = "../audit-trail.jsonl";
 
 /// Makes `dir` an empty directory holding only the demo marker.
 fn prepare(dir: &Path) -> anyhow::Result<()> {
@@ -125,6 +148,7 @@ impl<W: Write> Demo<W> {
             "HeliosDB-Lite demo: a small clinic database in {}",
             path.display()
         )?;
+        self.configuration(path)?;
         let mut doctor = db.session(
             SessionInfo::new("dr.chen")
                 .application("ehr-web")
@@ -138,7 +162,7 @@ impl<W: Write> Demo<W> {
         );
         writeln!(
             self.out,
-            "Two sessions, each carrying who is connected and from where:"
+            "\nTwo sessions, each carrying who is connected and from where:"
         )?;
         for session in [&doctor, &nurse] {
             let info = session.info();
@@ -300,12 +324,68 @@ impl<W: Write> Demo<W> {
             }
         )?;
 
+        self.sink_copy(&db, path)?;
+
         writeln!(
             self.out,
             "\nDone. The database stays in {}; look around with:\n  \
              cargo run --release -- --db {} shell",
             path.display(),
             path.display()
+        )?;
+        Ok(())
+    }
+
+    /// The first step: the configuration file and what it resolves to.
+    fn configuration(&mut self, path: &Path) -> anyhow::Result<()> {
+        self.step("The clinic's heliosdb.toml, found next to the database")?;
+        for line in CONFIG.lines() {
+            writeln!(self.out, "{}", format!("  {line}").trim_end())?;
+        }
+        let config = Config::discover(path)?.context("the demo's heliosdb.toml")?;
+        writeln!(
+            self.out,
+            "  Resolved (`heliosdb --db {} config show` lists every key):",
+            path.display()
+        )?;
+        let shown = config.render();
+        for key in ["log_select", "redact_parameters", "retention_days"] {
+            if let Some(line) = shown.lines().find(|l| l.starts_with(&format!("{key} = "))) {
+                writeln!(self.out, "    {line}")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The last step: the jsonl-file sink's copy of the trail, checked on its own.
+    fn sink_copy(&mut self, db: &Database, path: &Path) -> anyhow::Result<()> {
+        self.step("The sink's copy of the trail, verified without the database")?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while db.sink_status().iter().any(|s| s.lag() > 0) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let file = path.join(TRAIL);
+        let text =
+            fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let report = audit::verify_export(text.as_bytes())?;
+        let head = db.audit_head();
+        writeln!(
+            self.out,
+            "  {}: {} lines, seqs {}..={}, {}; its last chain hash {} the ledger head",
+            TRAIL.trim_start_matches("../"),
+            report.lines_checked,
+            report.first_seq.unwrap_or(0),
+            report.last_seq.unwrap_or(0),
+            if report.is_intact() {
+                "intact"
+            } else {
+                "DAMAGED"
+            },
+            if report.last_chain == Some(head.chain) {
+                "matches"
+            } else {
+                "does not match"
+            }
         )?;
         Ok(())
     }

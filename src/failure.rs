@@ -2,6 +2,7 @@
 //! that tells the user's mistakes from the machine's.
 
 use crate::audit_cmd::Tampered;
+use crate::config_cmd::InvalidConfig;
 use crate::script::SyntaxError;
 use std::io;
 
@@ -33,17 +34,17 @@ pub fn describe(error: &anyhow::Error) -> String {
     message
 }
 
-/// [`USER_ERROR`] for a syntax error, for tampering found by verification, or when the
+/// [`USER_ERROR`] for a syntax error, for tampering found by verification, for a file
+/// `config check` finds invalid, or when the
 /// first database error in the chain is about the caller's statement or data,
 /// [`SYSTEM_ERROR`] otherwise.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
-    let user = error
+    let user = error.chain().any(|cause| {
+        cause.is::<SyntaxError>() || cause.is::<Tampered>() || cause.is::<InvalidConfig>()
+    }) || error
         .chain()
-        .any(|cause| cause.is::<SyntaxError>() || cause.is::<Tampered>())
-        || error
-            .chain()
-            .find_map(|cause| cause.downcast_ref::<heliosdb_lite::Error>())
-            .is_some_and(heliosdb_lite::Error::is_user_error);
+        .find_map(|cause| cause.downcast_ref::<heliosdb_lite::Error>())
+        .is_some_and(heliosdb_lite::Error::is_user_error);
     if user { USER_ERROR } else { SYSTEM_ERROR }
 }
 

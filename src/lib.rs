@@ -24,8 +24,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use heliosdb_backend_fjall::FjallBackend;
+pub use heliosdb_backend_fjall::{FjallBackend, FjallOptions};
 pub use heliosdb_backend_memory::MemoryBackend;
+pub use heliosdb_config::{Config, ConfigError, Preset};
+pub use heliosdb_engine::audit::{
+    AuditSink, JsonlFileSink, SealedEvent, SinkContext, SinkError, SinkStatus,
+};
 pub use heliosdb_engine::{
     AppEvent, DatabaseOptions, DurabilityMode, Error, FromValue, Output, Param, Prepared, Result,
     Rows, Session, SessionInfo, SqlStore, StorageBackend, StorageError, Value, params,
@@ -36,6 +40,9 @@ pub use heliosdb_engine::chrono;
 
 /// The engine crate, for backend authors and advanced use.
 pub use heliosdb_engine as engine;
+
+/// The configuration crate: `heliosdb.toml`, presets, resolution.
+pub use heliosdb_config as config;
 
 /// An open database. Cheap to clone, `Send + Sync`; clones share the same storage.
 ///
@@ -55,10 +62,35 @@ impl Deref for Database {
 }
 
 impl Database {
-    /// Opens (creating if missing) a durable database in directory `path`, on fjall, with
-    /// default options.
+    /// Opens (creating if missing) a durable database in directory `path`, on fjall. When
+    /// `path/heliosdb.toml` exists it is applied (with its preset and `HELIOSDB_*`
+    /// environment overrides, see [`Config::from_file`]); otherwise the defaults.
     pub fn open(path: impl AsRef<Path>) -> Result<Database> {
-        Database::builder().path(path).open()
+        let path = path.as_ref();
+        let builder = match Config::discover(path)? {
+            Some(config) => Database::builder().config(&config),
+            None => Database::builder(),
+        };
+        builder.path(path).open()
+    }
+
+    /// Opens the database a resolved configuration describes: on fjall in
+    /// `database.path`, or in memory when that is empty.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), heliosdb_lite::Error> {
+    /// use heliosdb_lite::{Config, Database};
+    /// let config = Config::from_toml("[audit]\npreset = \"hipaa\"\n")?;
+    /// let db = Database::open_with_config(&config)?;
+    /// assert!(db.options().audit.log_select);
+    /// # Ok(()) }
+    /// ```
+    pub fn open_with_config(config: &Config) -> Result<Database> {
+        let builder = Database::builder().config(config);
+        match config.database_path() {
+            Some(_) => builder.open(),
+            None => builder.in_memory().open(),
+        }
     }
 
     /// A fresh in-memory database: nothing survives the process.
@@ -103,11 +135,14 @@ enum BackendChoice {
     Custom(Arc<dyn StorageBackend>),
 }
 
-/// Builds a [`Database`]: which backend, where, and how durable.
-#[derive(Clone, Default)]
+/// Builds a [`Database`]: which backend, where, how durable, which sinks.
+#[derive(Default)]
 pub struct DatabaseBuilder {
     backend: BackendChoice,
     options: DatabaseOptions,
+    fjall: FjallOptions,
+    memory_limit_bytes: Option<u64>,
+    sinks: Vec<Box<dyn AuditSink>>,
 }
 
 impl std::fmt::Debug for DatabaseBuilder {
@@ -118,9 +153,13 @@ impl std::fmt::Debug for DatabaseBuilder {
             BackendChoice::Memory => "memory".to_owned(),
             BackendChoice::Custom(b) => format!("custom ({})", b.kind()),
         };
+        let sinks: Vec<&str> = self.sinks.iter().map(|s| s.name()).collect();
         f.debug_struct("DatabaseBuilder")
             .field("backend", &backend)
             .field("options", &self.options)
+            .field("fjall", &self.fjall)
+            .field("memory_limit_bytes", &self.memory_limit_bytes)
+            .field("sinks", &sinks)
             .finish()
     }
 }
@@ -176,6 +215,37 @@ impl DatabaseBuilder {
         self
     }
 
+    /// Applies a resolved configuration: options, storage tuning, sinks, and
+    /// `database.path` unless a backend was already chosen. Calls after this one override
+    /// it.
+    #[must_use]
+    pub fn config(mut self, config: &Config) -> Self {
+        self.options = config.database_options();
+        self.fjall.cache_size_bytes = Some(config.cache_bytes());
+        self.fjall.max_memtable_bytes = config.memory_limit_bytes();
+        self.memory_limit_bytes = config.memory_limit_bytes();
+        self.sinks.extend(config.build_sinks());
+        if let (BackendChoice::Unset, Some(path)) = (&self.backend, config.database_path()) {
+            self.backend = BackendChoice::Fjall(path);
+        }
+        self
+    }
+
+    /// Adds a follower sink: it receives every sealed event on its own thread (see
+    /// [`AuditSink`]).
+    #[must_use]
+    pub fn sink(mut self, sink: impl AuditSink + 'static) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// Tuning of the on-disk backend.
+    #[must_use]
+    pub fn fjall_options(mut self, options: FjallOptions) -> Self {
+        self.fjall = options;
+        self
+    }
+
     /// Opens the database.
     pub fn open(self) -> Result<Database> {
         let backend: Arc<dyn StorageBackend> = match self.backend {
@@ -184,10 +254,17 @@ impl DatabaseBuilder {
                     "no storage chosen: call .path(dir), .in_memory() or .backend(b)".to_owned(),
                 ));
             }
-            BackendChoice::Fjall(path) => Arc::new(FjallBackend::open(&path)?),
-            BackendChoice::Memory => Arc::new(MemoryBackend::new()),
+            BackendChoice::Fjall(path) => Arc::new(FjallBackend::open_with(&path, self.fjall)?),
+            BackendChoice::Memory => Arc::new(match self.memory_limit_bytes {
+                Some(limit) => MemoryBackend::with_limit(limit),
+                None => MemoryBackend::new(),
+            }),
             BackendChoice::Custom(backend) => backend,
         };
-        heliosdb_engine::Database::with_backend(backend, self.options).map(Database::from)
+        let db = heliosdb_engine::Database::with_backend(backend, self.options)?;
+        for sink in self.sinks {
+            db.attach_sink(sink)?;
+        }
+        Ok(Database::from(db))
     }
 }

@@ -7,6 +7,7 @@
 //! `error: <message>: <cause>: ...`.
 
 mod audit_cmd;
+mod config_cmd;
 mod demo;
 mod failure;
 mod printer;
@@ -30,9 +31,14 @@ use std::process::ExitCode;
 #[command(name = "heliosdb", version, about, long_about = None)]
 struct Cli {
     /// Database directory, created if missing. Without it the database lives in memory and
-    /// nothing is saved.
+    /// nothing is saved (unless the configuration's `database.path` names one).
     #[arg(long, global = true, value_name = "PATH")]
     db: Option<PathBuf>,
+
+    /// Configuration file [default: PATH/heliosdb.toml when --db PATH holds one]. See
+    /// docs/CONFIG.md; `HELIOSDB_<TABLE>__<KEY>` environment variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
 
     /// User name the session runs as [default: $USER, else "heliosdb"].
     #[arg(long, global = true, value_name = "NAME")]
@@ -102,6 +108,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show or check the configuration (heliosdb.toml, presets, environment).
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// List the compliance presets, each with its purpose.
+    Presets,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the resolved configuration, each value commented with its source (default,
+    /// preset, file or environment).
+    Show,
+    /// Validate a configuration file (with its preset; the environment is not read).
+    /// Exit status 0 when valid, 1 when not.
+    Check {
+        /// The file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,6 +154,13 @@ enum AuditCommand {
         /// Write to FILE instead of standard output.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+    },
+    /// Open the database with its configured sinks, let them catch up, and show where each
+    /// stands: delivered seq, lag and last error.
+    Sinks {
+        /// How long to wait for the sinks to catch up, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+        wait: u64,
     },
 }
 
@@ -168,6 +202,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Audit { command }) => {
             let path = required_db(&cli, "audit");
             match command {
+                AuditCommand::Sinks { wait } => {
+                    let db = open(&cli)?;
+                    config_cmd::sinks(&db, *wait, io::stdout().lock())
+                }
                 AuditCommand::Tail { count } => audit_cmd::tail(path, *count, io::stdout().lock()),
                 AuditCommand::Export {
                     format: ExportFormat::Jsonl,
@@ -188,6 +226,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             audit_cmd::verify_export(file, *json, io::stdout().lock())
         }
+        Some(Command::Config {
+            command: ConfigCommand::Show,
+        }) => {
+            let config = config_cmd::resolve(cli.config.as_deref(), cli.db.as_deref())?;
+            write!(io::stdout().lock(), "{}", config.render())?;
+            Ok(())
+        }
+        Some(Command::Config {
+            command: ConfigCommand::Check { file },
+        }) => config_cmd::check(file, io::stdout().lock()),
+        Some(Command::Presets) => config_cmd::presets(io::stdout().lock()),
         Some(Command::Demo { dir }) => {
             if cli.db.is_some() {
                 Cli::command()
@@ -211,15 +260,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             // Parse before opening: a typo needs no database.
             let script = Script::parse(&sql)?;
-            let db = open(cli.db.as_deref())?;
+            let db = open(&cli)?;
             let mut session = db.session(session_info(&cli));
             let format = if *json { Format::Json } else { Format::Table };
             script.run(&mut session, &mut Printer::new(io::stdout().lock(), format))
         }
         Some(Command::Shell) | None => {
-            let db = open(cli.db.as_deref())?;
+            let db = open(&cli)?;
             let session = db.session(session_info(&cli));
-            let (history, location) = match &cli.db {
+            let (history, location) = match db.backend().location() {
                 Some(path) => (
                     Some(path.join(shell::HISTORY_FILE)),
                     path.display().to_string(),
@@ -244,12 +293,18 @@ fn required_db<'a>(cli: &'a Cli, command: &str) -> &'a Path {
     }
 }
 
-/// Opens the database at `path` (fjall), or an in-memory one.
-fn open(path: Option<&Path>) -> heliosdb_lite::Result<Database> {
-    match path {
-        Some(path) => Database::open(path),
-        None => Database::in_memory(),
-    }
+/// Opens the database the command line and configuration name: at --db, else at the
+/// configuration's `database.path`, else in memory; with the configuration's options and
+/// sinks.
+fn open(cli: &Cli) -> anyhow::Result<Database> {
+    let config = config_cmd::resolve(cli.config.as_deref(), cli.db.as_deref())?;
+    let builder = Database::builder().config(&config);
+    let db = match &cli.db {
+        Some(path) => builder.path(path).open(),
+        None if config.database_path().is_some() => builder.open(),
+        None => builder.in_memory().open(),
+    };
+    Ok(db?)
 }
 
 /// Who the session runs as, from the global options.

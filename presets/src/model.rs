@@ -1,0 +1,277 @@
+//! The configuration model: one serde struct per TOML table, defaults in one place
+//! (the `Default` impls below), value checks in the deserializers so every error carries
+//! the line and column of the bad value.
+
+use crate::preset::Preset;
+use serde::{Deserialize, Deserializer, Serialize, de};
+use std::fmt;
+
+/// A whole `heliosdb.toml`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfigFile {
+    /// `[database]`: where and how data is stored.
+    pub database: DatabaseConfig,
+    /// `[audit]`: what the audit trail records and where it goes.
+    pub audit: AuditConfig,
+}
+
+/// When a commit becomes durable against power loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Every commit is fsynced before it returns.
+    Sync,
+    /// Commits are fsynced together every `group_commit_ms`.
+    #[default]
+    Group,
+}
+
+/// `[database]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Database directory; empty for none (the caller or `--db` names it, or the database
+    /// lives in memory). Relative to the configuration file's directory.
+    pub path: String,
+    /// Name recorded in every audit event's `database` field.
+    pub name: String,
+    /// `sync` or `group`.
+    pub durability: Durability,
+    /// Time between group fsyncs, in milliseconds (with `durability = "group"`).
+    #[serde(deserialize_with = "group_commit_ms")]
+    pub group_commit_ms: u64,
+    /// How long a writer waits for another write transaction, in milliseconds.
+    #[serde(deserialize_with = "busy_timeout_ms")]
+    pub busy_timeout_ms: u64,
+    /// Upper bound on the memory held by unflushed writes, in MiB; 0 for the backend's
+    /// default. In memory: the most data the database holds.
+    #[serde(deserialize_with = "memory_limit_mb")]
+    pub memory_limit_mb: u64,
+    /// Block cache of the on-disk backend, in MiB.
+    #[serde(deserialize_with = "cache_mb")]
+    pub cache_mb: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            path: String::new(),
+            name: "main".to_owned(),
+            durability: Durability::Group,
+            group_commit_ms: 10,
+            busy_timeout_ms: 5000,
+            memory_limit_mb: 0,
+            cache_mb: 32,
+        }
+    }
+}
+
+/// How `redact_columns` values are kept (applied by retention; see `docs/CONFIG.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedactionMode {
+    /// A keyed hash: searchable, not readable.
+    #[default]
+    Hash,
+    /// Encrypted per subject; destroying the key erases the value.
+    Encrypt,
+}
+
+/// `[audit]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Master switch.
+    pub enabled: bool,
+    /// A compliance preset whose settings sit under this file's.
+    pub preset: Preset,
+    /// Record CREATE / DROP / ALTER.
+    pub log_ddl: bool,
+    /// Record INSERT / UPDATE / DELETE.
+    pub log_dml: bool,
+    /// Record SELECT and other queries.
+    pub log_select: bool,
+    /// Record BEGIN / COMMIT / ROLLBACK.
+    pub log_transactions: bool,
+    /// Record logins and logouts.
+    pub log_auth: bool,
+    /// Record application events.
+    pub log_app: bool,
+    /// When non-empty, only events on these tables (or on no table) are recorded.
+    pub include_tables: Vec<String>,
+    /// Events touching only these tables are not recorded.
+    pub exclude_tables: Vec<String>,
+    /// When non-empty, only these users' events are recorded.
+    pub include_users: Vec<String>,
+    /// These users' events are not recorded.
+    pub exclude_users: Vec<String>,
+    /// Longest statement text recorded, in characters.
+    #[serde(deserialize_with = "max_query_length")]
+    pub max_query_length: u64,
+    /// Record each bound parameter as `?` instead of its value.
+    pub redact_parameters: bool,
+    /// Columns whose literal values are kept out of the trail (applied by retention).
+    pub redact_columns: Vec<String>,
+    /// How `redact_columns` values are kept (applied by retention).
+    pub redaction_mode: RedactionMode,
+    /// Hash-chain every record; cannot be turned off.
+    #[serde(deserialize_with = "checksums")]
+    pub enable_checksums: bool,
+    /// Most events handed to a sink in one delivery.
+    #[serde(deserialize_with = "async_buffer_size")]
+    pub async_buffer_size: u64,
+    /// Days an event is kept; 0 keeps it forever (applied by retention).
+    #[serde(deserialize_with = "retention_days")]
+    pub retention_days: u64,
+    /// Prune events older than `retention_days` automatically (applied by retention).
+    pub auto_prune: bool,
+    /// Refuse every prune (applied by retention).
+    pub legal_hold: bool,
+    /// Forbid pruning for the life of the database (applied by retention).
+    pub audit_trail_lockdown: bool,
+    /// `[audit.capture_metadata]`: which session metadata each event carries.
+    pub capture_metadata: CaptureMetadata,
+    /// `[[audit.sinks]]`: where events go besides the local ledger.
+    pub sinks: Vec<SinkConfig>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            preset: Preset::None,
+            log_ddl: true,
+            log_dml: true,
+            log_select: true,
+            log_transactions: true,
+            log_auth: true,
+            log_app: true,
+            include_tables: Vec::new(),
+            exclude_tables: Vec::new(),
+            include_users: Vec::new(),
+            exclude_users: Vec::new(),
+            max_query_length: 4096,
+            redact_parameters: false,
+            redact_columns: Vec::new(),
+            redaction_mode: RedactionMode::Hash,
+            enable_checksums: true,
+            async_buffer_size: 1024,
+            retention_days: 0,
+            auto_prune: false,
+            legal_hold: false,
+            audit_trail_lockdown: false,
+            capture_metadata: CaptureMetadata::default(),
+            sinks: Vec::new(),
+        }
+    }
+}
+
+/// `[audit.capture_metadata]`: a field switched off is recorded empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptureMetadata {
+    /// The client address.
+    pub capture_client_ip: bool,
+    /// The application name.
+    pub capture_application_name: bool,
+    /// The database name.
+    pub capture_database_name: bool,
+    /// The statement's duration.
+    pub capture_execution_time: bool,
+    /// The session's custom fields.
+    pub capture_custom_fields: bool,
+}
+
+impl Default for CaptureMetadata {
+    fn default() -> Self {
+        Self {
+            capture_client_ip: true,
+            capture_application_name: true,
+            capture_database_name: true,
+            capture_execution_time: true,
+            capture_custom_fields: true,
+        }
+    }
+}
+
+/// One `[[audit.sinks]]` entry; `kind` picks the sink.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SinkConfig {
+    /// Every event appended to a JSON Lines file, fsynced per batch.
+    JsonlFile(JsonlFileConfig),
+}
+
+/// `kind = "jsonl-file"`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonlFileConfig {
+    /// The file; relative to the configuration file's directory.
+    pub path: String,
+}
+
+/// An inclusive range of allowed values, named for messages.
+struct Range {
+    min: u64,
+    max: u64,
+    what: &'static str,
+}
+
+impl de::Expected for Range {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} from {} to {}", self.what, self.min, self.max)
+    }
+}
+
+fn in_range<'de, D: Deserializer<'de>>(d: D, range: &Range) -> Result<u64, D::Error> {
+    let value = i64::deserialize(d)?;
+    match u64::try_from(value) {
+        Ok(v) if (range.min..=range.max).contains(&v) => Ok(v),
+        _ => Err(de::Error::invalid_value(
+            de::Unexpected::Signed(value),
+            range,
+        )),
+    }
+}
+
+macro_rules! ranged {
+    ($($name:ident: $min:expr, $max:expr, $what:expr;)*) => {$(
+        fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+            in_range(d, &Range { min: $min, max: $max, what: $what })
+        }
+    )*};
+}
+
+/// Limits, in one place; `docs/CONFIG.md` quotes them.
+pub mod limits {
+    /// Most events per sink delivery.
+    pub const MAX_BATCH: u64 = 1_000_000;
+    /// Longest recorded statement text, in characters (1 MiB).
+    pub const MAX_QUERY_LENGTH: u64 = 1 << 20;
+    /// A hundred years.
+    pub const MAX_RETENTION_DAYS: u64 = 36_500;
+    /// 1 TiB, in MiB.
+    pub const MAX_MEBIBYTES: u64 = 1 << 20;
+}
+
+ranged! {
+    group_commit_ms: 1, 60_000, "a number of milliseconds";
+    busy_timeout_ms: 0, 3_600_000, "a number of milliseconds";
+    memory_limit_mb: 0, limits::MAX_MEBIBYTES, "a number of MiB";
+    cache_mb: 1, limits::MAX_MEBIBYTES, "a number of MiB";
+    max_query_length: 1, limits::MAX_QUERY_LENGTH, "a number of characters";
+    async_buffer_size: 1, limits::MAX_BATCH, "a number of events";
+    retention_days: 0, limits::MAX_RETENTION_DAYS, "a number of days (0 keeps events forever)";
+}
+
+fn checksums<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    if bool::deserialize(d)? {
+        Ok(true)
+    } else {
+        Err(de::Error::custom(
+            "the audit trail is always hash-chained and cannot be turned off; \
+             remove enable_checksums or set it to true",
+        ))
+    }
+}
