@@ -1,7 +1,9 @@
 //! `Database`: one open database, shared by any number of sessions on any number of threads.
 
 use crate::audit::ledger::{self, Head};
+use crate::audit::merkle::Frontier;
 use crate::audit::sink::{Follower, HeadSignal};
+use crate::audit::tree;
 use crate::audit::{AuditEvent, AuditPolicy, AuditSink, SinkContext, SinkStatus};
 use crate::backend::{Durability, StorageBackend, StorageError, WriteBatch};
 use crate::catalog;
@@ -81,11 +83,18 @@ pub(crate) struct Shared {
     next_session_id: AtomicU64,
     syncer: Mutex<Option<Syncer>>,
     database_id: [u8; 16],
-    /// The ledger head; held while sealing and committing, so seqs follow commit order.
-    ledger: Mutex<Head>,
+    /// The ledger head and Merkle frontier; held while sealing and committing, so seqs
+    /// follow commit order.
+    ledger: Mutex<LedgerState>,
     /// The head seq for follower sinks to wait on; advanced after each commit.
     signal: Arc<HeadSignal>,
     followers: Mutex<Vec<Follower>>,
+}
+
+/// What sealing needs from the last commit.
+struct LedgerState {
+    head: Head,
+    frontier: Frontier,
 }
 
 struct Syncer {
@@ -129,7 +138,7 @@ impl Shared {
 
     /// The ledger head as of the last commit.
     pub(crate) fn head(&self) -> Head {
-        *self.ledger.lock()
+        self.ledger.lock().head
     }
 
     /// Commits `batch` and seals `events` into the ledger, in one atomic backend commit.
@@ -154,11 +163,15 @@ impl Shared {
             return Err(StorageError::Poisoned.into());
         }
         let mut batch = batch;
-        let mut head = self.ledger.lock();
-        let next_head = if events.is_empty() {
-            *head
+        let mut state = self.ledger.lock();
+        let (next_head, next_frontier) = if events.is_empty() {
+            (state.head, None)
         } else {
-            ledger::seal(*head, events, &mut batch)?
+            let mut leaves = Vec::with_capacity(events.len());
+            let head = ledger::seal_with(state.head, events, &mut batch, |leaf| leaves.push(leaf))?;
+            let mut frontier = state.frontier.clone();
+            tree::append(&mut frontier, leaves, &mut batch);
+            (head, Some(frontier))
         };
         batch.validate()?;
         let durability = match self.options.durability {
@@ -167,7 +180,10 @@ impl Shared {
         };
         match self.backend.commit(batch, durability) {
             Ok(()) => {
-                *head = next_head;
+                state.head = next_head;
+                if let Some(frontier) = next_frontier {
+                    state.frontier = frontier;
+                }
                 self.signal.advance(next_head.seq);
                 if has_data {
                     self.version.fetch_add(1, Ordering::AcqRel);
@@ -248,6 +264,7 @@ impl Database {
         catalog::initialize(&*backend)?;
         backend.ensure_keyspace(ledger::KS_AUDIT)?;
         backend.ensure_keyspace(ledger::KS_AUDIT_INDEX)?;
+        backend.ensure_keyspace(tree::KS_AUDIT_TREE)?;
         let snapshot = backend.snapshot()?;
         let mut batch = WriteBatch::new();
         let database_id = ledger::load_or_create_database_id(&*snapshot, &mut batch)?;
@@ -256,6 +273,7 @@ impl Database {
         }
         let head = ledger::load_head(&*snapshot, &database_id)?;
         drop(snapshot);
+        let frontier = tree::catch_up(&*backend, head.seq)?;
         let shared = Arc::new(Shared {
             backend,
             writer: Arc::new(Mutex::new(())),
@@ -266,7 +284,7 @@ impl Database {
             next_session_id: AtomicU64::new(1),
             syncer: Mutex::new(None),
             database_id,
-            ledger: Mutex::new(head),
+            ledger: Mutex::new(LedgerState { head, frontier }),
             signal: Arc::new(HeadSignal::new(head.seq)),
             followers: Mutex::new(Vec::new()),
         });
@@ -313,6 +331,38 @@ impl Database {
     /// The ledger head: seq and chain hash of the last audit event.
     pub fn audit_head(&self) -> Head {
         self.shared.head()
+    }
+
+    /// The Merkle tree head: the number of events and the RFC 6962 root over their leaves
+    /// (`docs/FORMAT.md` §5.7). O(log n).
+    pub fn audit_root(&self) -> (u64, ledger::Hash) {
+        let state = self.shared.ledger.lock();
+        (state.frontier.size(), state.frontier.root())
+    }
+
+    /// The Merkle root over the first `size` events, from stored nodes: O(log n).
+    pub fn audit_root_at(&self, size: u64) -> Result<ledger::Hash> {
+        let tree_size = self.audit_root().0;
+        let snapshot = self.shared.backend.snapshot()?;
+        tree::root_at(&*snapshot, size, tree_size)
+    }
+
+    /// The RFC 9162 inclusion proof of event `seq` in the tree of the first `size` events.
+    /// Check it with [`merkle::verify_inclusion`](crate::audit::merkle::verify_inclusion)
+    /// (leaf index `seq - 1`).
+    pub fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<ledger::Hash>> {
+        let tree_size = self.audit_root().0;
+        let snapshot = self.shared.backend.snapshot()?;
+        tree::inclusion_proof(&*snapshot, seq, size, tree_size)
+    }
+
+    /// The RFC 9162 consistency proof from the tree of `old_size` events to that of
+    /// `new_size`. Check it with
+    /// [`merkle::verify_consistency`](crate::audit::merkle::verify_consistency).
+    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<ledger::Hash>> {
+        let tree_size = self.audit_root().0;
+        let snapshot = self.shared.backend.snapshot()?;
+        tree::consistency_proof(&*snapshot, old_size, new_size, tree_size)
     }
 
     /// Recomputes every leaf and chain hash of the audit ledger from the stored records

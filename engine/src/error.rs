@@ -41,6 +41,10 @@ pub enum Error {
         /// What was attempted.
         operation: String,
     },
+    /// A request names something outside what exists (a seq or tree size beyond the
+    /// ledger, ...).
+    #[error("out of range: {0}")]
+    OutOfRange(String),
     /// The statement is valid SQL that this engine does not support.
     #[error("not supported: {0}")]
     Unsupported(String),
@@ -152,7 +156,7 @@ impl Error {
         match self {
             Error::Config(_) => "config",
             Error::Sql(_) => "sql",
-            Error::Param { .. } => "param",
+            Error::Param { .. } | Error::OutOfRange(_) => "param",
             Error::Transaction(_) => "transaction",
             Error::AuditLogReadOnly { .. } => "permission",
             Error::Unsupported(_) => "unsupported",

@@ -155,7 +155,7 @@ pub(crate) fn load_or_create_database_id(
 }
 
 /// Reads the stored head, or the genesis head of an empty ledger. O(1).
-pub(crate) fn load_head(snapshot: &dyn Snapshot, database_id: &[u8; 16]) -> Result<Head> {
+pub fn load_head(snapshot: &dyn Snapshot, database_id: &[u8; 16]) -> Result<Head> {
     match snapshot.get(KS_CATALOG, HEAD_KEY)? {
         Some(bytes) => {
             Head::decode(&bytes).map_err(|e| corrupt(KS_CATALOG, "ledger head", HEAD_KEY, e))
@@ -181,7 +181,23 @@ pub const AUDIT_TABLE_ID: u64 = u64::MAX;
 /// Seals `events` after `head`: assigns seqs, computes hashes, and stages records, index
 /// entries and the new head into `batch`. Returns the new head. The caller commits `batch`
 /// atomically and adopts the head only if the commit succeeds.
-pub(crate) fn seal(head: Head, events: &mut [AuditEvent], batch: &mut WriteBatch) -> Result<Head> {
+///
+/// This is the one path by which events enter the ledger. An open [`Database`] calls it
+/// under its ledger lock; tools that build a ledger directly on a backend no database
+/// has open (benchmarks generating synthetic history, importers) may call it too.
+///
+/// [`Database`]: crate::Database
+pub fn seal(head: Head, events: &mut [AuditEvent], batch: &mut WriteBatch) -> Result<Head> {
+    seal_with(head, events, batch, |_| {})
+}
+
+/// [`seal`], handing each event's leaf hash to `leaf` in seq order (for the Merkle tree).
+pub(crate) fn seal_with(
+    head: Head,
+    events: &mut [AuditEvent],
+    batch: &mut WriteBatch,
+    mut leaf: impl FnMut(Hash),
+) -> Result<Head> {
     let mut head = head;
     for event in events.iter_mut() {
         head.seq = head
@@ -190,7 +206,9 @@ pub(crate) fn seal(head: Head, events: &mut [AuditEvent], batch: &mut WriteBatch
             .ok_or_else(|| Error::Internal("audit sequence exhausted".to_owned()))?;
         event.seq = head.seq;
         let canonical = event.canonical();
-        head.chain = chain_hash(&head.chain, &leaf_hash(&canonical));
+        let leaf_hash = leaf_hash(&canonical);
+        leaf(leaf_hash);
+        head.chain = chain_hash(&head.chain, &leaf_hash);
         let pk = codec::encode_key(&Key::I64(seq_as_i64(head.seq)?));
         for (_, entry) in index_entries(event, &pk)? {
             batch.put(KS_AUDIT_INDEX, entry, pk.clone());

@@ -8,9 +8,11 @@ mod event;
 pub mod export;
 mod jsonl;
 pub mod ledger;
+pub mod merkle;
 mod policy;
 pub mod sink;
 pub mod table;
+pub mod tree;
 pub mod verify;
 
 pub use crate::classify::{Classification, EventClass, classify};

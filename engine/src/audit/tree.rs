@@ -1,0 +1,247 @@
+//! The ledger's Merkle tree in storage: the frontier (catalog key `audit/frontier`) and
+//! every complete interior node (keyspace `audit_tree`), both written in the same commit as
+//! the events they cover. Layout in `docs/FORMAT.md` §5.7.
+
+use super::ledger::{Hash, KS_AUDIT, leaf_hash, record_key, split_record};
+use super::merkle::{self, Frontier, NodeId, NodeSource};
+use crate::backend::{Direction, Snapshot, StorageBackend, WriteBatch};
+use crate::catalog::{KS_CATALOG, corrupt};
+use crate::codec::DecodeError;
+use crate::error::{Error, Result};
+use std::ops::Bound;
+
+/// Keyspace of complete interior nodes: key `level u8 || index u64 BE`, value the hash.
+pub const KS_AUDIT_TREE: &str = "audit_tree";
+/// Catalog key of the frontier: `size u64 BE` then one 32-byte root per set bit of size,
+/// largest subtree first.
+pub const FRONTIER_KEY: &[u8] = b"audit/frontier";
+
+/// Storage key of interior node `id`.
+pub fn node_key(id: NodeId) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = id.level;
+    key[1..].copy_from_slice(&id.index.to_be_bytes());
+    key
+}
+
+/// Encodes a frontier as stored.
+pub fn encode_frontier(frontier: &Frontier) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + 32 * frontier.roots().len());
+    out.extend(frontier.size().to_be_bytes());
+    for root in frontier.roots() {
+        out.extend(root);
+    }
+    out
+}
+
+/// Decodes [`encode_frontier`]'s output.
+pub fn decode_frontier(bytes: &[u8]) -> std::result::Result<Frontier, DecodeError> {
+    let bad = |what| DecodeError { what, offset: 0 };
+    let (size, rest) = bytes
+        .split_first_chunk::<8>()
+        .ok_or(bad("frontier shorter than its size"))?;
+    if rest.len() % 32 != 0 {
+        return Err(bad("frontier roots are not 32-byte hashes"));
+    }
+    let roots = rest
+        .chunks_exact(32)
+        .map(|c| {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(c);
+            h
+        })
+        .collect();
+    Frontier::from_parts(u64::from_be_bytes(*size), roots).ok_or(bad(
+        "frontier does not hold one root per set bit of its size",
+    ))
+}
+
+/// Reads the stored frontier; the empty tree when there is none yet.
+pub fn load_frontier(snapshot: &dyn Snapshot) -> Result<Frontier> {
+    match snapshot.get(KS_CATALOG, FRONTIER_KEY)? {
+        Some(bytes) => decode_frontier(&bytes)
+            .map_err(|e| corrupt(KS_CATALOG, "Merkle frontier", FRONTIER_KEY, e)),
+        None => Ok(Frontier::new()),
+    }
+}
+
+/// Appends `leaves` to `frontier`, staging the completed nodes and the new frontier into
+/// `batch`.
+pub fn append(
+    frontier: &mut Frontier,
+    leaves: impl IntoIterator<Item = Hash>,
+    batch: &mut WriteBatch,
+) {
+    for leaf in leaves {
+        frontier.push(leaf, |id, hash| {
+            batch.put(KS_AUDIT_TREE, node_key(id).to_vec(), hash.to_vec());
+        });
+    }
+    batch.put(KS_CATALOG, FRONTIER_KEY, encode_frontier(frontier));
+}
+
+/// Leaves hashed per commit while the tree catches up with the ledger.
+const CATCH_UP_BATCH: usize = 10_000;
+
+/// Brings the stored tree up to the ledger's `head_seq`: for a database sealed before the
+/// tree existed, or by a tool that sealed events without it. Streams the missing records
+/// once, committing every [`CATCH_UP_BATCH`] leaves, so an interrupted catch-up resumes.
+pub fn catch_up(backend: &dyn StorageBackend, head_seq: u64) -> Result<Frontier> {
+    let snapshot = backend.snapshot()?;
+    let mut frontier = load_frontier(&*snapshot)?;
+    if frontier.size() > head_seq {
+        return Err(corrupt(
+            KS_CATALOG,
+            "Merkle frontier",
+            FRONTIER_KEY,
+            DecodeError {
+                what: "the Merkle tree is larger than the ledger (run verify)",
+                offset: 0,
+            },
+        ));
+    }
+    if frontier.size() == head_seq {
+        return Ok(frontier);
+    }
+    let first = record_key(frontier.size() + 1);
+    let last = record_key(head_seq);
+    let records = snapshot.range(
+        KS_AUDIT,
+        Bound::Included(first.as_slice()),
+        Bound::Included(last.as_slice()),
+        Direction::Forward,
+    )?;
+    let mut leaves = Vec::with_capacity(CATCH_UP_BATCH);
+    let mut expected = frontier.size() + 1;
+    for item in records {
+        let (key, value) = item?;
+        if key.as_slice() != record_key(expected) {
+            return Err(gap(expected));
+        }
+        let (canonical, _) =
+            split_record(&value).map_err(|e| corrupt(KS_AUDIT, "audit record", &key, e))?;
+        leaves.push(leaf_hash(canonical));
+        expected += 1;
+        if leaves.len() == CATCH_UP_BATCH {
+            let mut batch = WriteBatch::new();
+            append(&mut frontier, leaves.drain(..), &mut batch);
+            backend.commit(batch, crate::backend::Durability::Buffered)?;
+        }
+    }
+    if expected != head_seq + 1 {
+        return Err(gap(expected));
+    }
+    let mut batch = WriteBatch::new();
+    append(&mut frontier, leaves, &mut batch);
+    backend.commit(batch, crate::backend::Durability::Sync)?;
+    Ok(frontier)
+}
+
+fn gap(seq: u64) -> Error {
+    corrupt(
+        KS_AUDIT,
+        "audit record",
+        &record_key(seq),
+        DecodeError {
+            what: "record missing while building the Merkle tree (run verify)",
+            offset: 0,
+        },
+    )
+}
+
+/// Reads nodes from a snapshot: leaves from the audit records, interior nodes from
+/// `audit_tree`.
+pub struct StoredNodes<'a> {
+    snapshot: &'a dyn Snapshot,
+}
+
+impl<'a> StoredNodes<'a> {
+    /// Nodes as of `snapshot`.
+    pub fn new(snapshot: &'a dyn Snapshot) -> Self {
+        Self { snapshot }
+    }
+}
+
+impl NodeSource for StoredNodes<'_> {
+    type Error = Error;
+
+    fn node(&mut self, id: NodeId) -> Result<Hash> {
+        if id.level == 0 {
+            let key = record_key(id.index + 1);
+            let value = self
+                .snapshot
+                .get(KS_AUDIT, &key)?
+                .ok_or_else(|| gap(id.index + 1))?;
+            let (canonical, _) =
+                split_record(&value).map_err(|e| corrupt(KS_AUDIT, "audit record", &key, e))?;
+            return Ok(leaf_hash(canonical));
+        }
+        let key = node_key(id);
+        let value = self.snapshot.get(KS_AUDIT_TREE, &key)?;
+        value
+            .as_deref()
+            .and_then(|v| <[u8; 32]>::try_from(v).ok())
+            .ok_or_else(|| {
+                corrupt(
+                    KS_AUDIT_TREE,
+                    "Merkle node",
+                    &key,
+                    DecodeError {
+                        what: "missing or not a 32-byte hash",
+                        offset: 0,
+                    },
+                )
+            })
+    }
+}
+
+/// Checks `0 < size <= tree size` (and `index < size`) for proofs.
+fn check_size(what: &str, size: u64, tree_size: u64) -> Result<()> {
+    if size == 0 || size > tree_size {
+        return Err(Error::OutOfRange(format!(
+            "{what}: tree size {size} is outside 1..={tree_size}, the events sealed so far"
+        )));
+    }
+    Ok(())
+}
+
+/// The root of the tree of the first `size` events (`size <= tree_size`).
+pub fn root_at(snapshot: &dyn Snapshot, size: u64, tree_size: u64) -> Result<Hash> {
+    if size == 0 {
+        return Ok(merkle::empty_root());
+    }
+    check_size("Merkle root", size, tree_size)?;
+    merkle::subtree_root(&mut StoredNodes::new(snapshot), 0, size)
+}
+
+/// The inclusion proof of event `seq` in the tree of the first `size` events.
+pub fn inclusion_proof(
+    snapshot: &dyn Snapshot,
+    seq: u64,
+    size: u64,
+    tree_size: u64,
+) -> Result<Vec<Hash>> {
+    check_size("inclusion proof", size, tree_size)?;
+    if seq == 0 || seq > size {
+        return Err(Error::OutOfRange(format!(
+            "inclusion proof: seq {seq} is outside 1..={size}"
+        )));
+    }
+    merkle::inclusion_proof(&mut StoredNodes::new(snapshot), seq - 1, size)
+}
+
+/// The consistency proof from the tree of `old_size` events to that of `new_size`.
+pub fn consistency_proof(
+    snapshot: &dyn Snapshot,
+    old_size: u64,
+    new_size: u64,
+    tree_size: u64,
+) -> Result<Vec<Hash>> {
+    check_size("consistency proof", new_size, tree_size)?;
+    if old_size == 0 || old_size > new_size {
+        return Err(Error::OutOfRange(format!(
+            "consistency proof: old size {old_size} is outside 1..={new_size}"
+        )));
+    }
+    merkle::consistency_proof(&mut StoredNodes::new(snapshot), old_size, new_size)
+}
