@@ -16,7 +16,7 @@ use std::path::Path;
 
 /// Tampering was found: the command printed its report and exits with status 1.
 #[derive(Debug)]
-pub struct Tampered(String);
+pub struct Tampered(pub String);
 
 impl fmt::Display for Tampered {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -40,11 +40,19 @@ fn open_backend(path: &Path) -> anyhow::Result<FjallBackend> {
     Ok(FjallBackend::open(path)?)
 }
 
-/// `heliosdb --db PATH verify [--json]`.
-pub fn verify(path: &Path, json: bool, mut out: impl Write) -> anyhow::Result<()> {
+/// `heliosdb --db PATH verify [--json] [--pubkey KEY --checkpoint FILE]`.
+pub fn verify(
+    path: &Path,
+    json: bool,
+    checkpoints: Option<(&Path, &Path)>,
+    mut out: impl Write,
+) -> anyhow::Result<()> {
     let backend = open_backend(path)?;
     let report = audit::verify(&backend)
         .with_context(|| format!("cannot verify the audit ledger at {}", path.display()))?;
+    if let (Some((pubkey, file)), true) = (checkpoints, report.is_intact()) {
+        return crate::checkpoint_cmd::check_ledger(&backend, &report, pubkey, file, json, out);
+    }
     print_report(&mut out, json, &report)?;
     match &report.problem {
         None => Ok(()),

@@ -44,6 +44,9 @@ pub use heliosdb_engine as engine;
 /// The configuration crate: `heliosdb.toml`, presets, resolution.
 pub use heliosdb_config as config;
 
+/// Signed checkpoints: Ed25519 keys, C2SP signed notes, checking a ledger against them.
+pub use heliosdb_checkpoint as checkpoint;
+
 /// An open database. Cheap to clone, `Send + Sync`; clones share the same storage.
 ///
 /// Dereferences to [`engine::Database`] for everything beyond opening: sessions,

@@ -7,6 +7,7 @@
 //! `error: <message>: <cause>: ...`.
 
 mod audit_cmd;
+mod checkpoint_cmd;
 mod config_cmd;
 mod demo;
 mod failure;
@@ -92,6 +93,36 @@ enum Command {
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Also check the ledger against the signed checkpoints in --checkpoint, with this
+        /// verifier key (from `keygen`): catches a cut tail, a rollback to an older copy
+        /// and a rewrite with a recomputed chain.
+        #[arg(long, value_name = "KEYFILE", requires = "checkpoint")]
+        pubkey: Option<PathBuf>,
+        /// File of signed checkpoints (written by `checkpoint --out`).
+        #[arg(long, value_name = "FILE", requires = "pubkey")]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Create an Ed25519 key pair for signing checkpoints: PREFIX.key (private, mode 0600)
+    /// and PREFIX.pub (the verifier key, in the C2SP signed-note form).
+    Keygen {
+        /// Key name, written into every signature (e.g. the device or service name).
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// Path prefix of the two files.
+        #[arg(long, value_name = "PREFIX")]
+        out: PathBuf,
+    },
+    /// Sign a checkpoint of the database at --db: its size and Merkle root, as a C2SP
+    /// signed note. Exit status 1 when the ledger is not consistent with the last
+    /// checkpoint in --out.
+    Checkpoint {
+        /// The private key file (from `keygen`). The database never stores it.
+        #[arg(long, value_name = "KEYFILE")]
+        key: PathBuf,
+        /// Append the checkpoint to FILE (after proving the ledger consistent with the last
+        /// one there) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Read the audit trail of the database at --db.
     Audit {
@@ -196,8 +227,23 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
-        Some(Command::Verify { json }) => {
-            audit_cmd::verify(required_db(&cli, "verify"), *json, io::stdout().lock())
+        Some(Command::Verify {
+            json,
+            pubkey,
+            checkpoint,
+        }) => audit_cmd::verify(
+            required_db(&cli, "verify"),
+            *json,
+            pubkey.as_deref().zip(checkpoint.as_deref()),
+            io::stdout().lock(),
+        ),
+        Some(Command::Keygen { name, out }) => {
+            checkpoint_cmd::keygen(name, out, io::stdout().lock())
+        }
+        Some(Command::Checkpoint { key, out }) => {
+            required_db(&cli, "checkpoint");
+            let db = open(&cli)?;
+            checkpoint_cmd::checkpoint(&db, key, out.as_deref(), io::stdout().lock())
         }
         Some(Command::Audit { command }) => {
             let path = required_db(&cli, "audit");

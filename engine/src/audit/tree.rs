@@ -84,21 +84,17 @@ pub fn append(
 const CATCH_UP_BATCH: usize = 10_000;
 
 /// Brings the stored tree up to the ledger's `head_seq`: for a database sealed before the
-/// tree existed, or by a tool that sealed events without it. Streams the missing records
+/// tree existed, or by a tool that sealed events without it. A tree larger than the ledger
+/// (its tail was cut) is rebuilt from the start. Streams the missing records
 /// once, committing every [`CATCH_UP_BATCH`] leaves, so an interrupted catch-up resumes.
 pub fn catch_up(backend: &dyn StorageBackend, head_seq: u64) -> Result<Frontier> {
     let snapshot = backend.snapshot()?;
     let mut frontier = load_frontier(&*snapshot)?;
     if frontier.size() > head_seq {
-        return Err(corrupt(
-            KS_CATALOG,
-            "Merkle frontier",
-            FRONTIER_KEY,
-            DecodeError {
-                what: "the Merkle tree is larger than the ledger (run verify)",
-                offset: 0,
-            },
-        ));
+        // The ledger was cut behind the engine's back. Rebuild the tree from what is
+        // stored (nodes are overwritten on the way); checkpoints taken before the cut
+        // still expose it.
+        frontier = Frontier::new();
     }
     if frontier.size() == head_seq {
         return Ok(frontier);
@@ -244,4 +240,51 @@ pub fn consistency_proof(
         )));
     }
     merkle::consistency_proof(&mut StoredNodes::new(snapshot), old_size, new_size)
+}
+
+/// The Merkle roots over the first `sizes[i]` events, recomputed from the stored records
+/// alone — never from stored nodes or the frontier — in one streaming pass: what a
+/// checkpoint's root is checked against. `sizes` must be sorted; a size beyond the ledger
+/// yields `None`.
+pub fn roots_from_records(
+    backend: &dyn StorageBackend,
+    sizes: &[u64],
+) -> Result<Vec<Option<Hash>>> {
+    let mut roots = vec![None; sizes.len()];
+    let mut wanted = sizes.iter().copied().enumerate().peekable();
+    while let Some((i, 0)) = wanted.peek().copied() {
+        roots[i] = Some(merkle::empty_root());
+        wanted.next();
+    }
+    if wanted.peek().is_none() || !backend.keyspaces()?.iter().any(|k| k == KS_AUDIT) {
+        return Ok(roots);
+    }
+    let snapshot = backend.snapshot()?;
+    let records = snapshot.range(
+        KS_AUDIT,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        Direction::Forward,
+    )?;
+    let mut frontier = Frontier::new();
+    for item in records {
+        let (key, value) = item?;
+        if key.as_slice() != record_key(frontier.size() + 1) {
+            return Err(gap(frontier.size() + 1));
+        }
+        let (canonical, _) =
+            split_record(&value).map_err(|e| corrupt(KS_AUDIT, "audit record", &key, e))?;
+        frontier.push(leaf_hash(canonical), |_, _| {});
+        while let Some((i, size)) = wanted.peek().copied() {
+            if size != frontier.size() {
+                break;
+            }
+            roots[i] = Some(frontier.root());
+            wanted.next();
+        }
+        if wanted.peek().is_none() {
+            break;
+        }
+    }
+    Ok(roots)
 }

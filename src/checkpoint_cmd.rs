@@ -1,0 +1,188 @@
+//! `heliosdb keygen`, `heliosdb checkpoint` and `verify --pubkey --checkpoint`.
+
+use crate::audit_cmd::Tampered;
+use anyhow::Context;
+use heliosdb_lite::Database;
+use heliosdb_lite::checkpoint::{Checkpoint, SignerKey, Verdict, VerifierKey, parse_notes};
+use heliosdb_lite::engine::audit::{VerifyReport, merkle};
+use heliosdb_lite::engine::backend::StorageBackend;
+use std::io::Write;
+use std::path::Path;
+
+/// `heliosdb keygen --name NAME --out PREFIX`.
+pub fn keygen(name: &str, prefix: &Path, mut out: impl Write) -> anyhow::Result<()> {
+    let key = SignerKey::generate(name)?;
+    let (private, public) = key.write_files(prefix)?;
+    writeln!(
+        out,
+        "private key: {} (mode 0600; keep it off the database's disk)",
+        private.display()
+    )?;
+    writeln!(out, "public key:  {}", public.display())?;
+    writeln!(out, "{}", key.verifier())?;
+    Ok(())
+}
+
+/// The checkpoints in `file` signed by `key`, in file order. A note that does not open
+/// with the key (forged, changed, or signed by another key) is an error naming it.
+pub fn read_checkpoints(file: &Path, key: &VerifierKey) -> anyhow::Result<Vec<Checkpoint>> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read checkpoints from {}", file.display()))?;
+    let notes = parse_notes(&text).with_context(|| format!("in {}", file.display()))?;
+    notes
+        .iter()
+        .enumerate()
+        .map(|(i, note)| {
+            note.verify(key)
+                .and_then(|()| Checkpoint::parse_body(note.text()))
+                .map_err(|e| {
+                    Tampered(format!("checkpoint {} in {}: {e}", i + 1, file.display())).into()
+                })
+        })
+        .collect()
+}
+
+/// `heliosdb --db PATH checkpoint --key KEY [--out FILE]`: signs the current tree head.
+/// With `--out`, the file's last checkpoint must be consistent with the ledger (proved
+/// with a consistency proof) or nothing is signed.
+pub fn checkpoint(
+    db: &Database,
+    key: &Path,
+    file: Option<&Path>,
+    mut out: impl Write,
+) -> anyhow::Result<()> {
+    let key = SignerKey::from_file(key)?;
+    let (size, root) = db.audit_root();
+    anyhow::ensure!(size > 0, "nothing to checkpoint: the audit ledger is empty");
+    // Sign only what the stored events themselves hash to, never a stored tree alone.
+    let from_records =
+        heliosdb_lite::engine::audit::tree::roots_from_records(db.backend(), &[size])
+            .context("cannot read the audit ledger")?;
+    if from_records.first().copied().flatten() != Some(root) {
+        return Err(Tampered(
+            "refusing to sign: the stored Merkle tree does not match the stored events (run verify)"
+                .to_owned(),
+        )
+        .into());
+    }
+    let checkpoint = Checkpoint::new(&db.database_id(), size, root);
+    let Some(file) = file else {
+        write!(out, "{}", checkpoint.sign(&key)?)?;
+        return Ok(());
+    };
+    if file.exists() {
+        let ours = read_checkpoints(file, &key.verifier())?;
+        if let Some(previous) = ours.iter().rev().find(|c| c.origin == checkpoint.origin) {
+            consistent_with(db, previous, &checkpoint).map_err(|why| {
+                Tampered(format!(
+                    "refusing to sign: the ledger is not consistent with the last checkpoint in {} (size {}): {why}",
+                    file.display(),
+                    previous.size
+                ))
+            })?;
+        }
+    }
+    let note = checkpoint.sign(&key)?.to_string();
+    let mut handle = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .with_context(|| format!("cannot open {}", file.display()))?;
+    handle
+        .write_all(format!("{note}\n").as_bytes())
+        .and_then(|()| handle.sync_all())
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    writeln!(
+        out,
+        "checkpoint of {size} events signed by {}+{:08x}, appended to {}",
+        key.name(),
+        key.id(),
+        file.display()
+    )?;
+    Ok(())
+}
+
+/// Whether `next` extends `previous` on this ledger.
+fn consistent_with(db: &Database, previous: &Checkpoint, next: &Checkpoint) -> Result<(), String> {
+    if previous.size > next.size {
+        return Err(format!(
+            "it covers {} events, the ledger now holds {}: truncated or rolled back",
+            previous.size, next.size
+        ));
+    }
+    let proof = db
+        .consistency_proof(previous.size, next.size)
+        .map_err(|e| e.to_string())?;
+    if merkle::verify_consistency(previous.size, next.size, &previous.root, &next.root, &proof) {
+        Ok(())
+    } else {
+        Err("the events it covers were changed or rewritten".to_owned())
+    }
+}
+
+/// After an intact chain: compares the ledger with each checkpoint in `file` signed by
+/// the key in `pubkey`, prints one line per checkpoint, and fails on the first mismatch.
+pub fn check_ledger(
+    backend: &dyn StorageBackend,
+    report: &VerifyReport,
+    pubkey: &Path,
+    file: &Path,
+    json: bool,
+    mut out: impl Write,
+) -> anyhow::Result<()> {
+    let key = VerifierKey::from_file(pubkey)?;
+    let checkpoints = read_checkpoints(file, &key)?;
+    anyhow::ensure!(
+        !checkpoints.is_empty(),
+        "{} holds no checkpoint",
+        file.display()
+    );
+    let verdicts = heliosdb_lite::checkpoint::check(backend, &checkpoints)
+        .context("cannot read the ledger to compare with the checkpoints")?;
+    let intact = report.is_intact() && verdicts.iter().all(Verdict::is_match);
+    if json {
+        let mut value = serde_json::to_value(report)?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("intact".to_owned(), intact.into());
+            let list: Vec<serde_json::Value> = checkpoints
+                .iter()
+                .zip(&verdicts)
+                .map(|(c, v)| {
+                    serde_json::json!({
+                        "size": c.size,
+                        "matches": v.is_match(),
+                        "message": v.to_string(),
+                    })
+                })
+                .collect();
+            object.insert("checkpoints".to_owned(), list.into());
+        }
+        serde_json::to_writer(&mut out, &value)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{report}")?;
+        for (i, (checkpoint, verdict)) in checkpoints.iter().zip(&verdicts).enumerate() {
+            writeln!(
+                out,
+                "checkpoint {} (size {}, key {}+{:08x}): {verdict}",
+                i + 1,
+                checkpoint.size,
+                key.name(),
+                key.id()
+            )?;
+        }
+    }
+    out.flush()?;
+    match checkpoints
+        .iter()
+        .zip(&verdicts)
+        .find(|(_, v)| !v.is_match())
+    {
+        None => Ok(()),
+        Some((checkpoint, verdict)) => Err(Tampered(format!(
+            "the audit ledger does not match the checkpoint of size {}: {verdict}",
+            checkpoint.size
+        ))
+        .into()),
+    }
+}
