@@ -146,6 +146,8 @@ pub struct DatabaseBuilder {
     fjall: FjallOptions,
     memory_limit_bytes: Option<u64>,
     sinks: Vec<Box<dyn AuditSink>>,
+    /// A configuration that could not be applied; `open` reports it.
+    error: Option<Error>,
 }
 
 impl std::fmt::Debug for DatabaseBuilder {
@@ -227,7 +229,10 @@ impl DatabaseBuilder {
         self.fjall.cache_size_bytes = Some(config.cache_bytes());
         self.fjall.max_memtable_bytes = config.memory_limit_bytes();
         self.memory_limit_bytes = config.memory_limit_bytes();
-        self.sinks.extend(config.build_sinks());
+        match config.build_sinks() {
+            Ok(sinks) => self.sinks.extend(sinks),
+            Err(error) => self.error = Some(error.into()),
+        }
         if let (BackendChoice::Unset, Some(path)) = (&self.backend, config.database_path()) {
             self.backend = BackendChoice::Fjall(path);
         }
@@ -251,6 +256,9 @@ impl DatabaseBuilder {
 
     /// Opens the database.
     pub fn open(self) -> Result<Database> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
         let backend: Arc<dyn StorageBackend> = match self.backend {
             BackendChoice::Unset => {
                 return Err(Error::Unsupported(

@@ -383,6 +383,7 @@ impl Database {
             Arc::clone(&self.shared.signal),
             SinkContext {
                 database_id: self.shared.database_id,
+                tree: tree::TreeReader::new(Arc::clone(&self.shared.backend)),
             },
             self.shared.options.sink_batch_size,
         )?;

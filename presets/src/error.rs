@@ -39,6 +39,14 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// A sink cannot be built (its key cannot be read, ...).
+    #[error("{key}: {message}")]
+    Sink {
+        /// The setting (`audit.sinks[1].key`).
+        key: String,
+        /// What went wrong.
+        message: String,
+    },
     /// Settings that are valid alone contradict each other.
     #[error("{message}")]
     Conflict {
@@ -80,7 +88,7 @@ pub(crate) fn explain(message: &str) -> (String, Option<String>) {
         return (message.to_owned(), None);
     };
     let mut text = format!("unknown {what} `{offender}`");
-    if !kind && ["otlp", "checkpoint"].contains(offender) {
+    if !kind && *offender == "otlp" {
         text.push_str(&format!(
             " (the {offender} sink is not available in this version)"
         ));

@@ -29,11 +29,12 @@ mod show;
 
 pub use error::ConfigError;
 pub use model::{
-    AuditConfig, CaptureMetadata, ConfigFile, DatabaseConfig, Durability, JsonlFileConfig,
-    RedactionMode, SinkConfig, limits,
+    AuditConfig, CaptureMetadata, CheckpointConfig, ConfigFile, DatabaseConfig, Durability,
+    JsonlFileConfig, RedactionMode, SinkConfig, limits,
 };
 pub use preset::Preset;
 
+use heliosdb_checkpoint::{CheckpointSink, SignerKey};
 use heliosdb_engine::audit::{
     AuditPolicy, AuditSink, JsonlFileSink, MetadataCapture, ParamCapture,
 };
@@ -352,17 +353,39 @@ impl Config {
             });
         }
         for (i, sink) in audit.sinks.iter().enumerate() {
+            let conflict = |message: &str| ConfigError::Conflict {
+                message: format!("audit.sinks[{i}] ({}): {message}", set_by("audit.sinks")),
+            };
             match sink {
                 SinkConfig::JsonlFile(file) if file.path.trim().is_empty() => {
-                    return Err(ConfigError::Conflict {
-                        message: format!(
-                            "audit.sinks[{i}].path ({}): a jsonl-file sink needs a file path",
-                            set_by("audit.sinks")
-                        ),
-                    });
+                    return Err(conflict("a jsonl-file sink needs a file `path`"));
                 }
                 SinkConfig::JsonlFile(_) => {}
+                SinkConfig::Checkpoint(c) if c.path.trim().is_empty() => {
+                    return Err(conflict("a checkpoint sink needs a file `path`"));
+                }
+                SinkConfig::Checkpoint(c)
+                    if c.key.trim().is_empty() == c.key_env.trim().is_empty() =>
+                {
+                    return Err(conflict(
+                        "a checkpoint sink needs exactly one of `key` (a private key file from `heliosdb keygen`) and `key_env` (a variable holding the key)",
+                    ));
+                }
+                SinkConfig::Checkpoint(_) => {}
             }
+        }
+        if audit.require_checkpoints
+            && !audit
+                .sinks
+                .iter()
+                .any(|s| matches!(s, SinkConfig::Checkpoint(_)))
+        {
+            return Err(ConfigError::Conflict {
+                message: format!(
+                    "audit.require_checkpoints = true ({}) needs a [[audit.sinks]] entry with kind = \"checkpoint\" (create a key with `heliosdb keygen`)",
+                    set_by("audit.require_checkpoints")
+                ),
+            });
         }
         Ok(())
     }
@@ -457,20 +480,47 @@ impl Config {
         }
     }
 
-    /// The follower sinks `[[audit.sinks]]` lists, ready to attach.
-    pub fn build_sinks(&self) -> Vec<Box<dyn AuditSink>> {
-        self.settings
-            .audit
-            .sinks
-            .iter()
-            .map(|sink| -> Box<dyn AuditSink> {
-                match sink {
-                    SinkConfig::JsonlFile(file) => {
-                        Box::new(JsonlFileSink::new(self.resolve_path(&file.path)))
-                    }
+    /// The follower sinks `[[audit.sinks]]` lists, ready to attach. Fails when a
+    /// checkpoint sink's key cannot be read.
+    pub fn build_sinks(&self) -> Result<Vec<Box<dyn AuditSink>>, ConfigError> {
+        let mut sinks: Vec<Box<dyn AuditSink>> = Vec::new();
+        for (i, sink) in self.settings.audit.sinks.iter().enumerate() {
+            match sink {
+                SinkConfig::JsonlFile(file) => {
+                    sinks.push(Box::new(JsonlFileSink::new(self.resolve_path(&file.path))));
                 }
-            })
-            .collect()
+                SinkConfig::Checkpoint(c) => {
+                    let key = if c.key_env.trim().is_empty() {
+                        SignerKey::from_file(self.resolve_path(&c.key)).map_err(|e| {
+                            ConfigError::Sink {
+                                key: format!("audit.sinks[{i}].key"),
+                                message: e.to_string(),
+                            }
+                        })?
+                    } else {
+                        let text =
+                            std::env::var(c.key_env.trim()).map_err(|_| ConfigError::Sink {
+                                key: format!("audit.sinks[{i}].key_env"),
+                                message: format!(
+                                    "environment variable {} is not set",
+                                    c.key_env.trim()
+                                ),
+                            })?;
+                        SignerKey::parse(&text).map_err(|e| ConfigError::Sink {
+                            key: format!("audit.sinks[{i}].key_env"),
+                            message: format!("{}: {e}", c.key_env.trim()),
+                        })?
+                    };
+                    sinks.push(Box::new(CheckpointSink::new(
+                        key,
+                        self.resolve_path(&c.path),
+                        c.every_events,
+                        Duration::from_secs(c.every_seconds),
+                    )));
+                }
+            }
+        }
+        Ok(sinks)
     }
 
     /// The resolved configuration as TOML, each value commented with its source (what

@@ -130,6 +130,8 @@ pub struct AuditConfig {
     pub legal_hold: bool,
     /// Forbid pruning for the life of the database (applied by retention).
     pub audit_trail_lockdown: bool,
+    /// Refuse a configuration without a `checkpoint` sink.
+    pub require_checkpoints: bool,
     /// `[audit.capture_metadata]`: which session metadata each event carries.
     pub capture_metadata: CaptureMetadata,
     /// `[[audit.sinks]]`: where events go besides the local ledger.
@@ -161,6 +163,7 @@ impl Default for AuditConfig {
             auto_prune: false,
             legal_hold: false,
             audit_trail_lockdown: false,
+            require_checkpoints: false,
             capture_metadata: CaptureMetadata::default(),
             sinks: Vec::new(),
         }
@@ -201,6 +204,37 @@ impl Default for CaptureMetadata {
 pub enum SinkConfig {
     /// Every event appended to a JSON Lines file, fsynced per batch.
     JsonlFile(JsonlFileConfig),
+    /// Signed checkpoints of the ledger appended to a file.
+    Checkpoint(CheckpointConfig),
+}
+
+/// `kind = "checkpoint"`: exactly one of `key` and `key_env` names the signing key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// The private key file (`heliosdb keygen`); relative to the configuration file's
+    /// directory. Empty when `key_env` is used.
+    #[serde(default)]
+    pub key: String,
+    /// An environment variable holding the private key text instead of a file.
+    #[serde(default)]
+    pub key_env: String,
+    /// The file checkpoints are appended to.
+    pub path: String,
+    /// Sign after this many new events.
+    #[serde(default = "default_every_events", deserialize_with = "every_events")]
+    pub every_events: u64,
+    /// Sign at least this often, in seconds, while events are waiting.
+    #[serde(default = "default_every_seconds", deserialize_with = "every_seconds")]
+    pub every_seconds: u64,
+}
+
+fn default_every_events() -> u64 {
+    1000
+}
+
+fn default_every_seconds() -> u64 {
+    60
 }
 
 /// `kind = "jsonl-file"`.
@@ -263,6 +297,8 @@ ranged! {
     max_query_length: 1, limits::MAX_QUERY_LENGTH, "a number of characters";
     async_buffer_size: 1, limits::MAX_BATCH, "a number of events";
     retention_days: 0, limits::MAX_RETENTION_DAYS, "a number of days (0 keeps events forever)";
+    every_events: 1, 1_000_000_000, "a number of events";
+    every_seconds: 1, 86_400, "a number of seconds";
 }
 
 fn checksums<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {

@@ -25,10 +25,21 @@ fn invalid(text: &str) -> (usize, usize, String, String) {
     }
 }
 
+/// The smallest file using `preset`: FDA Part 11 requires a checkpoint sink.
+fn preset_file(preset: Preset) -> String {
+    let mut text = format!("[audit]\npreset = \"{preset}\"\n");
+    if preset == Preset::FdaPart11 {
+        text.push_str(
+            "[[audit.sinks]]\nkind = \"checkpoint\"\nkey = \"device.key\"\npath = \"checkpoints.txt\"\n",
+        );
+    }
+    text
+}
+
 #[test]
 fn every_preset_loads_and_its_snapshot_is_reviewed() {
     for preset in Preset::ALL {
-        let config = Config::from_toml(&format!("[audit]\npreset = \"{preset}\"\n"))
+        let config = Config::from_toml(&preset_file(preset))
             .unwrap_or_else(|e| panic!("preset {preset}: {e}"));
         assert_eq!(config.settings.audit.preset, preset);
         insta::assert_snapshot!(format!("preset_{}", preset.name()), config.render());
@@ -39,7 +50,7 @@ fn every_preset_loads_and_its_snapshot_is_reviewed() {
 #[test]
 fn presets_set_what_their_controls_require() {
     let load = |preset: Preset| {
-        Config::from_toml(&format!("[audit]\npreset = \"{preset}\"\n"))
+        Config::from_toml(&preset_file(preset))
             .expect("preset loads")
             .settings
             .audit
@@ -242,9 +253,27 @@ fn conflicting_settings_are_refused_with_their_sources() {
     let error = Config::from_toml("[[audit.sinks]]\nkind = \"jsonl-file\"\npath = \" \"\n")
         .expect_err("no path")
         .to_string();
-    assert!(error.contains("audit.sinks[0].path"), "{error}");
+    assert!(
+        error.contains("audit.sinks[0] (file <string>): a jsonl-file sink needs a file `path`"),
+        "{error}"
+    );
     let missing = invalid("[[audit.sinks]]\nkind = \"jsonl-file\"\n").3;
     assert!(missing.contains("missing field `path`"), "{missing}");
+    for keys in ["", "key = \"a\"\nkey_env = \"B\"\n"] {
+        let error = Config::from_toml(&format!(
+            "[[audit.sinks]]\nkind = \"checkpoint\"\npath = \"c\"\n{keys}"
+        ))
+        .expect_err("one key source")
+        .to_string();
+        assert!(error.contains("exactly one of `key`"), "{error}");
+    }
+    let error = Config::from_toml("[audit]\npreset = \"fda-part11\"\n")
+        .expect_err("FDA needs checkpoints")
+        .to_string();
+    assert!(
+        error.contains("audit.require_checkpoints = true (preset fda-part11) needs a [[audit.sinks]] entry with kind = \"checkpoint\""),
+        "{error}"
+    );
 }
 
 #[test]
@@ -352,7 +381,7 @@ fn relative_paths_are_taken_from_the_files_directory() {
     let config = Config::load(Some(&file), &[]).expect("valid");
     assert_eq!(config.database_path(), Some(dir.path().join("data")));
     assert_eq!(config.resolve_path("x.jsonl"), dir.path().join("x.jsonl"));
-    assert_eq!(config.build_sinks().len(), 1);
+    assert_eq!(config.build_sinks().expect("sinks").len(), 1);
     assert_eq!(Config::default().database_path(), None);
     assert_eq!(Config::discover(dir.path()).expect("valid"), Some(config));
     let empty = tempfile::tempdir().expect("temp dir");
@@ -397,6 +426,19 @@ fn every_key_is_documented() {
         .push(heliosdb_config::SinkConfig::JsonlFile(
             heliosdb_config::JsonlFileConfig {
                 path: "x".to_owned(),
+            },
+        ));
+    config
+        .settings
+        .audit
+        .sinks
+        .push(heliosdb_config::SinkConfig::Checkpoint(
+            heliosdb_config::CheckpointConfig {
+                key: "k".to_owned(),
+                key_env: String::new(),
+                path: "c".to_owned(),
+                every_events: 1,
+                every_seconds: 1,
             },
         ));
     let table = toml::Table::try_from(&config.settings).expect("serializes");

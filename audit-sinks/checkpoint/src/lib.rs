@@ -22,11 +22,13 @@ mod check;
 mod checkpoint;
 mod key;
 mod note;
+mod sink;
 
 pub use check::{Verdict, check};
 pub use checkpoint::{Checkpoint, ORIGIN_PREFIX, parse_notes};
 pub use key::{ALG_ED25519, SignerKey, VerifierKey, is_valid_name, key_id};
 pub use note::{Note, NoteSignature};
+pub use sink::CheckpointSink;
 
 use std::path::{Path, PathBuf};
 

@@ -65,6 +65,8 @@ pub struct SealedEvent {
 pub struct SinkContext {
     /// The database's id: a sink's destination must not mix two databases' trails.
     pub database_id: [u8; 16],
+    /// The ledger's Merkle tree, for sinks that sign or prove (checkpoints).
+    pub tree: super::tree::TreeReader,
 }
 
 /// A follower sink. Implement it for your own destination and attach it with
@@ -92,6 +94,13 @@ pub trait AuditSink: Send {
         prev_chain: &Hash,
         events: &[SealedEvent],
     ) -> std::result::Result<(), SinkError>;
+
+    /// Called about twice a second while no new events arrive (for sinks that act on
+    /// time, like a checkpoint signer with events waiting). Errors are reported like
+    /// delivery errors.
+    fn idle(&mut self) -> std::result::Result<(), SinkError> {
+        Ok(())
+    }
 
     /// Called once when the database closes, after the last delivery.
     fn close(&mut self) -> std::result::Result<(), SinkError> {
@@ -330,6 +339,9 @@ impl Run<'_> {
             if head <= cursor {
                 if self.stopping() {
                     break;
+                }
+                if let Err(error) = sink.idle() {
+                    self.failed("idle", &error);
                 }
                 continue;
             }

@@ -288,3 +288,60 @@ pub fn roots_from_records(
     }
     Ok(roots)
 }
+
+/// The frontier of the tree of the first `size` events, from stored nodes: O(log n).
+pub fn frontier_at(snapshot: &dyn Snapshot, size: u64, tree_size: u64) -> Result<Frontier> {
+    if size > 0 {
+        check_size("Merkle frontier", size, tree_size)?;
+    }
+    let mut source = StoredNodes::new(snapshot);
+    let mut roots = Vec::new();
+    let mut start = 0u64;
+    for bit in (0..64u32).rev() {
+        let width = 1u64 << bit;
+        if size & width != 0 {
+            roots.push(merkle::subtree_root(&mut source, start, start + width)?);
+            start += width;
+        }
+    }
+    Frontier::from_parts(size, roots)
+        .ok_or_else(|| Error::Internal("frontier roots do not match the size".to_owned()))
+}
+
+/// Read access to the sealed ledger's Merkle tree, for sinks: roots, frontiers and
+/// consistency proofs at any size up to the current one, from stored nodes.
+#[derive(Clone)]
+pub struct TreeReader {
+    backend: std::sync::Arc<dyn StorageBackend>,
+}
+
+impl std::fmt::Debug for TreeReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TreeReader").finish_non_exhaustive()
+    }
+}
+
+impl TreeReader {
+    /// A reader over `backend`'s ledger.
+    pub fn new(backend: std::sync::Arc<dyn StorageBackend>) -> Self {
+        Self { backend }
+    }
+
+    fn tree_size(snapshot: &dyn Snapshot) -> Result<u64> {
+        Ok(load_frontier(snapshot)?.size())
+    }
+
+    /// The frontier at `size`.
+    pub fn frontier_at(&self, size: u64) -> Result<Frontier> {
+        let snapshot = self.backend.snapshot()?;
+        let tree_size = Self::tree_size(&*snapshot)?;
+        frontier_at(&*snapshot, size, tree_size)
+    }
+
+    /// The consistency proof from `old_size` to `new_size`.
+    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>> {
+        let snapshot = self.backend.snapshot()?;
+        let tree_size = Self::tree_size(&*snapshot)?;
+        consistency_proof(&*snapshot, old_size, new_size, tree_size)
+    }
+}
