@@ -3,7 +3,9 @@
 use crate::audit_cmd::Tampered;
 use anyhow::Context;
 use heliosdb_lite::Database;
-use heliosdb_lite::checkpoint::{Checkpoint, SignerKey, Verdict, VerifierKey, parse_notes};
+use heliosdb_lite::checkpoint::{
+    Checkpoint, EventProof, Note, SignerKey, Verdict, VerifierKey, parse_notes,
+};
 use heliosdb_lite::engine::audit::{VerifyReport, merkle};
 use heliosdb_lite::engine::backend::StorageBackend;
 use std::io::Write;
@@ -52,20 +54,8 @@ pub fn checkpoint(
     mut out: impl Write,
 ) -> anyhow::Result<()> {
     let key = SignerKey::from_file(key)?;
-    let (size, root) = db.audit_root();
-    anyhow::ensure!(size > 0, "nothing to checkpoint: the audit ledger is empty");
-    // Sign only what the stored events themselves hash to, never a stored tree alone.
-    let from_records =
-        heliosdb_lite::engine::audit::tree::roots_from_records(db.backend(), &[size])
-            .context("cannot read the audit ledger")?;
-    if from_records.first().copied().flatten() != Some(root) {
-        return Err(Tampered(
-            "refusing to sign: the stored Merkle tree does not match the stored events (run verify)"
-                .to_owned(),
-        )
-        .into());
-    }
-    let checkpoint = Checkpoint::new(&db.database_id(), size, root);
+    let checkpoint = current_head(db)?;
+    let size = checkpoint.size;
     let Some(file) = file else {
         write!(out, "{}", checkpoint.sign(&key)?)?;
         return Ok(());
@@ -99,6 +89,157 @@ pub fn checkpoint(
         key.id(),
         file.display()
     )?;
+    Ok(())
+}
+
+/// The current tree head, after checking that the stored events themselves hash to it:
+/// a stored tree alone is never signed.
+fn current_head(db: &Database) -> anyhow::Result<Checkpoint> {
+    let (size, root) = db.audit_root();
+    anyhow::ensure!(size > 0, "nothing to checkpoint: the audit ledger is empty");
+    let from_records =
+        heliosdb_lite::engine::audit::tree::roots_from_records(db.backend(), &[size])
+            .context("cannot read the audit ledger")?;
+    if from_records.first().copied().flatten() != Some(root) {
+        return Err(Tampered(
+            "refusing to sign: the stored Merkle tree does not match the stored events (run verify)"
+                .to_owned(),
+        )
+        .into());
+    }
+    Ok(Checkpoint::new(&db.database_id(), size, root))
+}
+
+/// `heliosdb --db PATH audit prove SEQ (--key KEY | --checkpoint FILE) --out PROOF`:
+/// a `tlog-proof@v1` for event `seq`, against a fresh checkpoint signed with `key` or the
+/// newest checkpoint in `file` that covers it.
+pub fn prove(
+    db: &Database,
+    seq: u64,
+    key: Option<&Path>,
+    checkpoints: Option<&Path>,
+    proof_file: &Path,
+    mut out: impl Write,
+) -> anyhow::Result<()> {
+    let (checkpoint, note) = match (key, checkpoints) {
+        (Some(key), None) => {
+            let key = SignerKey::from_file(key)?;
+            let checkpoint = current_head(db)?;
+            let note = checkpoint.sign(&key)?;
+            (checkpoint, note)
+        }
+        (None, Some(file)) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read checkpoints from {}", file.display()))?;
+            let origin = Checkpoint::new(&db.database_id(), 0, [0; 32]).origin;
+            let mut newest: Option<(Checkpoint, Note)> = None;
+            for note in parse_notes(&text).with_context(|| format!("in {}", file.display()))? {
+                let checkpoint = Checkpoint::parse_body(note.text())?;
+                if checkpoint.origin == origin && checkpoint.size >= seq {
+                    newest = Some((checkpoint, note));
+                }
+            }
+            let (checkpoint, note) = newest.with_context(|| {
+                format!(
+                    "no checkpoint of this database in {} covers seq {seq}",
+                    file.display()
+                )
+            })?;
+            if db.audit_root_at(checkpoint.size)? != checkpoint.root {
+                return Err(Tampered(format!(
+                    "the ledger does not match the checkpoint of size {} in {}",
+                    checkpoint.size,
+                    file.display()
+                ))
+                .into());
+            }
+            (checkpoint, note)
+        }
+        _ => anyhow::bail!("give either --key or --checkpoint"),
+    };
+    anyhow::ensure!(
+        (1..=checkpoint.size).contains(&seq),
+        "seq {seq} is outside the checkpoint's 1..={}",
+        checkpoint.size
+    );
+    let proof = EventProof {
+        canonical: event_bytes(db, seq)?,
+        index: seq - 1,
+        path: db.inclusion_proof(seq, checkpoint.size)?,
+        checkpoint: note,
+    };
+    std::fs::write(proof_file, proof.to_text())
+        .with_context(|| format!("cannot write {}", proof_file.display()))?;
+    writeln!(
+        out,
+        "proof of event {seq} in the checkpoint of {} events written to {}",
+        checkpoint.size,
+        proof_file.display()
+    )?;
+    Ok(())
+}
+
+/// The stored canonical bytes of event `seq`.
+fn event_bytes(db: &Database, seq: u64) -> anyhow::Result<Vec<u8>> {
+    use heliosdb_lite::engine::audit::ledger::{KS_AUDIT, record_key, split_record};
+    let value = db
+        .backend()
+        .snapshot()?
+        .get(KS_AUDIT, &record_key(seq))?
+        .with_context(|| format!("event {seq} is not in the ledger"))?;
+    let (canonical, _) = split_record(&value).map_err(|e| anyhow::anyhow!("event {seq}: {e}"))?;
+    Ok(canonical.to_vec())
+}
+
+/// `heliosdb verify-proof FILE --pubkey KEY [--json]`.
+pub fn verify_proof(
+    file: &Path,
+    pubkey: &Path,
+    json: bool,
+    mut out: impl Write,
+) -> anyhow::Result<()> {
+    let key = VerifierKey::from_file(pubkey)?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let proved = EventProof::parse(&text)
+        .and_then(|proof| proof.verify(&key))
+        .map_err(|e| Tampered(format!("{}: {e}", file.display())))?;
+    let event = &proved.event;
+    if json {
+        serde_json::to_writer(
+            &mut out,
+            &serde_json::json!({
+                "valid": true,
+                "seq": event.seq,
+                "checkpoint_size": proved.checkpoint.size,
+                "origin": proved.checkpoint.origin,
+                "user": event.user,
+                "operation": event.operation,
+                "targets": event.targets,
+                "timestamp_us": event.timestamp_us,
+                "success": event.success,
+            }),
+        )?;
+        writeln!(out)?;
+    } else {
+        let targets = if event.targets.is_empty() {
+            "-".to_owned()
+        } else {
+            event.targets.join(", ")
+        };
+        writeln!(
+            out,
+            "valid: event {} ({} by {} on {targets}, {}) is in the checkpoint of {} events of {}, signed by {}+{:08x}",
+            event.seq,
+            event.operation,
+            event.user,
+            if event.success { "succeeded" } else { "failed" },
+            proved.checkpoint.size,
+            proved.checkpoint.origin,
+            key.name(),
+            key.id()
+        )?;
+    }
     Ok(())
 }
 

@@ -139,6 +139,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a proof written by `audit prove`, offline: the checkpoint's signature, the
+    /// event, and its inclusion path to the signed root. Exit status 1 when it fails.
+    VerifyProof {
+        /// The proof file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The verifier key of the checkpoint's signer.
+        #[arg(long, value_name = "KEYFILE")]
+        pubkey: PathBuf,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show or check the configuration (heliosdb.toml, presets, environment).
     Config {
         #[command(subcommand)]
@@ -185,6 +198,26 @@ enum AuditCommand {
         /// Write to FILE instead of standard output.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+    },
+    /// Write a proof that event SEQ is in a signed checkpoint (C2SP tlog-proof@v1, with
+    /// the event itself), checkable offline with `verify-proof` and the public key.
+    Prove {
+        /// The event's seq.
+        seq: u64,
+        /// Sign a fresh checkpoint of the whole ledger with this private key...
+        #[arg(
+            long,
+            value_name = "KEYFILE",
+            conflicts_with = "checkpoint",
+            required_unless_present = "checkpoint"
+        )]
+        key: Option<PathBuf>,
+        /// ...or prove against the newest checkpoint in FILE that covers SEQ.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// Where to write the proof (`.tlog-proof`).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
     /// Open the database with its configured sinks, let them catch up, and show where each
     /// stands: delivered seq, lag and last error.
@@ -237,6 +270,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             pubkey.as_deref().zip(checkpoint.as_deref()),
             io::stdout().lock(),
         ),
+        Some(Command::VerifyProof { file, pubkey, json }) => {
+            checkpoint_cmd::verify_proof(file, pubkey, *json, io::stdout().lock())
+        }
         Some(Command::Keygen { name, out }) => {
             checkpoint_cmd::keygen(name, out, io::stdout().lock())
         }
@@ -248,6 +284,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Audit { command }) => {
             let path = required_db(&cli, "audit");
             match command {
+                AuditCommand::Prove {
+                    seq,
+                    key,
+                    checkpoint,
+                    out,
+                } => {
+                    let db = open(&cli)?;
+                    checkpoint_cmd::prove(
+                        &db,
+                        *seq,
+                        key.as_deref(),
+                        checkpoint.as_deref(),
+                        out,
+                        io::stdout().lock(),
+                    )
+                }
                 AuditCommand::Sinks { wait } => {
                     let db = open(&cli)?;
                     config_cmd::sinks(&db, *wait, io::stdout().lock())

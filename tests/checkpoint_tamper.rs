@@ -269,6 +269,33 @@ fn the_command_line_refuses_and_reports() {
     assert_exit(&output, 0);
     assert_eq!(stdout(&output).matches("the ledger matches it").count(), 2);
 
+    // One event proved to an auditor, offline, with the public key alone.
+    let proof = dir.path().join("event-3.tlog-proof");
+    let output = heliosdb(&[
+        "--db",
+        path(&db),
+        "audit",
+        "prove",
+        "3",
+        "--checkpoint",
+        path(&file),
+        "--out",
+        path(&proof),
+    ]);
+    assert_exit(&output, 0);
+    let output = heliosdb(&["verify-proof", path(&proof), "--pubkey", path(&public)]);
+    assert_exit(&output, 0);
+    assert!(
+        stdout(&output).starts_with("valid: event 3 (INSERT by clerk on t"),
+        "{}",
+        stdout(&output)
+    );
+    let text = std::fs::read_to_string(&proof).expect("proof");
+    std::fs::write(&proof, text.replace("\nindex 2\n", "\nindex 3\n")).expect("write");
+    let output = heliosdb(&["verify-proof", path(&proof), "--pubkey", path(&public)]);
+    assert_exit(&output, 1);
+    assert!(stderr(&output).contains("bad proof"), "{}", stderr(&output));
+
     cut_tail(&db, 2);
     let output = verify();
     assert_exit(&output, 1);

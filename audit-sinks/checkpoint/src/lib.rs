@@ -22,12 +22,14 @@ mod check;
 mod checkpoint;
 mod key;
 mod note;
+mod proof;
 mod sink;
 
 pub use check::{Verdict, check};
 pub use checkpoint::{Checkpoint, ORIGIN_PREFIX, parse_notes};
 pub use key::{ALG_ED25519, SignerKey, VerifierKey, is_valid_name, key_id};
 pub use note::{Note, NoteSignature};
+pub use proof::{EventProof, PROOF_HEADER, ProvedEvent};
 pub use sink::CheckpointSink;
 
 use std::path::{Path, PathBuf};
@@ -77,6 +79,12 @@ pub enum CheckpointError {
     BadSignature {
         /// `name+id` of the key.
         key: String,
+    },
+    /// A proof is malformed or does not prove what it claims.
+    #[error("bad proof: {what}")]
+    Proof {
+        /// What is wrong.
+        what: String,
     },
     /// A checkpoint body is malformed.
     #[error("bad checkpoint: {what}")]
