@@ -60,15 +60,34 @@ pub fn verify(
     }
 }
 
-/// `heliosdb verify-export FILE [--json]`; `-` reads standard input.
-pub fn verify_export(file: &Path, json: bool, mut out: impl Write) -> anyhow::Result<()> {
-    let report: ExportReport = if file == Path::new("-") {
-        audit::verify_export(io::stdin().lock())
+/// `heliosdb verify-export FILE [--json] [--pubkey KEY --checkpoint FILE]`; `-` reads
+/// standard input.
+pub fn verify_export(
+    file: &Path,
+    json: bool,
+    checkpoints: Option<(&Path, &Path)>,
+    mut out: impl Write,
+) -> anyhow::Result<()> {
+    let text = if file == Path::new("-") {
+        let mut text = Vec::new();
+        io::Read::read_to_end(&mut io::stdin().lock(), &mut text)
+            .context("cannot read standard input")?;
+        text
     } else {
-        let input = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-        audit::verify_export(BufReader::new(input))
+        std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?
+    };
+    let report: ExportReport = audit::verify_export(BufReader::new(text.as_slice()))
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    if let (Some((pubkey, checkpoint_file)), true) = (checkpoints, report.is_intact()) {
+        return crate::checkpoint_cmd::check_export(
+            &text,
+            &report,
+            pubkey,
+            checkpoint_file,
+            json,
+            out,
+        );
     }
-    .with_context(|| format!("cannot read {}", file.display()))?;
     print_report(&mut out, json, &report)?;
     match &report.problem {
         None => Ok(()),

@@ -138,6 +138,14 @@ enum Command {
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Also check the export (which must start at seq 1) against the signed
+        /// checkpoints in --checkpoint, with this verifier key: lines cut from the end, or
+        /// a file rewritten with a recomputed chain, no longer pass.
+        #[arg(long, value_name = "KEYFILE", requires = "checkpoint")]
+        pubkey: Option<PathBuf>,
+        /// File of signed checkpoints.
+        #[arg(long, value_name = "FILE", requires = "pubkey")]
+        checkpoint: Option<PathBuf>,
     },
     /// Check a proof written by `audit prove`, offline: the checkpoint's signature, the
     /// event, and its inclusion path to the signed root. Exit status 1 when it fails.
@@ -313,7 +321,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 } => audit_cmd::export(path, *from, *to, out.as_deref(), io::stdout().lock()),
             }
         }
-        Some(Command::VerifyExport { file, json }) => {
+        Some(Command::VerifyExport {
+            file,
+            json,
+            pubkey,
+            checkpoint,
+        }) => {
             if cli.db.is_some() {
                 Cli::command()
                     .error(
@@ -322,7 +335,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     )
                     .exit();
             }
-            audit_cmd::verify_export(file, *json, io::stdout().lock())
+            audit_cmd::verify_export(
+                file,
+                *json,
+                pubkey.as_deref().zip(checkpoint.as_deref()),
+                io::stdout().lock(),
+            )
         }
         Some(Command::Config {
             command: ConfigCommand::Show,

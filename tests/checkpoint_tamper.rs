@@ -269,6 +269,34 @@ fn the_command_line_refuses_and_reports() {
     assert_exit(&output, 0);
     assert_eq!(stdout(&output).matches("the ledger matches it").count(), 2);
 
+    // An export checked offline against the checkpoints: lines cut from its end show.
+    let export = dir.path().join("export.jsonl");
+    let output = heliosdb(&["--db", path(&db), "audit", "export", "--out", path(&export)]);
+    assert_exit(&output, 0);
+    let check_export = |export_file: &Path| {
+        heliosdb(&[
+            "verify-export",
+            path(export_file),
+            "--pubkey",
+            path(&public),
+            "--checkpoint",
+            path(&file),
+        ])
+    };
+    assert_exit(&check_export(&export), 0);
+    let text = std::fs::read_to_string(&export).expect("export");
+    let cut = dir.path().join("cut.jsonl");
+    let kept: Vec<&str> = text.lines().collect();
+    std::fs::write(&cut, format!("{}\n", kept[..kept.len() - 1].join("\n"))).expect("write");
+    let output = check_export(&cut);
+    assert_exit(&output, 1);
+    assert!(stdout(&output).contains("intact"), "the chain alone passes");
+    assert!(
+        stderr(&output).contains("the export holds only"),
+        "{}",
+        stderr(&output)
+    );
+
     // One event proved to an auditor, offline, with the public key alone.
     let proof = dir.path().join("event-3.tlog-proof");
     let output = heliosdb(&[
