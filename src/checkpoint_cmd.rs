@@ -269,7 +269,7 @@ pub fn check_ledger(
     pubkey: &Path,
     file: &Path,
     json: bool,
-    mut out: impl Write,
+    out: impl Write,
 ) -> anyhow::Result<()> {
     let key = VerifierKey::from_file(pubkey)?;
     let checkpoints = read_checkpoints(file, &key)?;
@@ -280,52 +280,15 @@ pub fn check_ledger(
     );
     let verdicts = heliosdb_lite::checkpoint::check(backend, &checkpoints)
         .context("cannot read the ledger to compare with the checkpoints")?;
-    let intact = report.is_intact() && verdicts.iter().all(Verdict::is_match);
-    if json {
-        let mut value = serde_json::to_value(report)?;
-        if let Some(object) = value.as_object_mut() {
-            object.insert("intact".to_owned(), intact.into());
-            let list: Vec<serde_json::Value> = checkpoints
-                .iter()
-                .zip(&verdicts)
-                .map(|(c, v)| {
-                    serde_json::json!({
-                        "size": c.size,
-                        "matches": v.is_match(),
-                        "message": v.to_string(),
-                    })
-                })
-                .collect();
-            object.insert("checkpoints".to_owned(), list.into());
-        }
-        serde_json::to_writer(&mut out, &value)?;
-        writeln!(out)?;
-    } else {
-        write!(out, "{report}")?;
-        for (i, (checkpoint, verdict)) in checkpoints.iter().zip(&verdicts).enumerate() {
-            writeln!(
-                out,
-                "checkpoint {} (size {}, key {}+{:08x}): {verdict}",
-                i + 1,
-                checkpoint.size,
-                key.name(),
-                key.id()
-            )?;
-        }
-    }
-    out.flush()?;
-    match checkpoints
-        .iter()
-        .zip(&verdicts)
-        .find(|(_, v)| !v.is_match())
-    {
-        None => Ok(()),
-        Some((checkpoint, verdict)) => Err(Tampered(format!(
-            "the audit ledger does not match the checkpoint of size {}: {verdict}",
-            checkpoint.size
-        ))
-        .into()),
-    }
+    report_verdicts(
+        out,
+        json,
+        report,
+        &checkpoints,
+        &verdicts,
+        "ledger",
+        &format!(", key {}+{:08x}", key.name(), key.id()),
+    )
 }
 
 /// After an intact export: compares it with each checkpoint in `file` signed by the key in
@@ -336,7 +299,7 @@ pub fn check_export(
     pubkey: &Path,
     file: &Path,
     json: bool,
-    mut out: impl Write,
+    out: impl Write,
 ) -> anyhow::Result<()> {
     use heliosdb_lite::engine::audit::{ExportLine, merkle::Frontier};
     let key = VerifierKey::from_file(pubkey)?;
@@ -384,21 +347,40 @@ pub fn check_export(
             }
         })
         .collect();
+    report_verdicts(out, json, report, &checkpoints, &verdicts, "export", "")
+}
+
+/// Prints a verify report followed by one verdict per checkpoint (or, with `json`, the
+/// report's JSON object with `intact` covering both and a `checkpoints` list), and fails on
+/// the first mismatch. `subject` is what was checked: `ledger` or `export`.
+fn report_verdicts(
+    mut out: impl Write,
+    json: bool,
+    report: &(impl std::fmt::Display + serde::Serialize),
+    checkpoints: &[Checkpoint],
+    verdicts: &[Verdict],
+    subject: &str,
+    key_note: &str,
+) -> anyhow::Result<()> {
+    let say = |verdict: &Verdict| {
+        verdict
+            .to_string()
+            .replace("the ledger", &format!("the {subject}"))
+    };
     if json {
         let mut value = serde_json::to_value(report)?;
         if let Some(object) = value.as_object_mut() {
-            object.insert(
-                "intact".to_owned(),
-                verdicts.iter().all(Verdict::is_match).into(),
-            );
+            let intact = object.get("intact").and_then(serde_json::Value::as_bool) == Some(true)
+                && verdicts.iter().all(Verdict::is_match);
+            object.insert("intact".to_owned(), intact.into());
             let list: Vec<serde_json::Value> = checkpoints
                 .iter()
-                .zip(&verdicts)
+                .zip(verdicts)
                 .map(|(c, v)| {
                     serde_json::json!({
                         "size": c.size,
                         "matches": v.is_match(),
-                        "message": v.to_string(),
+                        "message": say(v),
                     })
                 })
                 .collect();
@@ -408,27 +390,27 @@ pub fn check_export(
         writeln!(out)?;
     } else {
         write!(out, "{report}")?;
-        for (i, (checkpoint, verdict)) in checkpoints.iter().zip(&verdicts).enumerate() {
+        for (i, (checkpoint, verdict)) in checkpoints.iter().zip(verdicts).enumerate() {
             writeln!(
                 out,
-                "checkpoint {} (size {}): {}",
+                "checkpoint {} (size {}{key_note}): {}",
                 i + 1,
                 checkpoint.size,
-                verdict.to_string().replace("the ledger", "the export")
+                say(verdict)
             )?;
         }
     }
     out.flush()?;
     match checkpoints
         .iter()
-        .zip(&verdicts)
+        .zip(verdicts)
         .find(|(_, v)| !v.is_match())
     {
         None => Ok(()),
         Some((checkpoint, verdict)) => Err(Tampered(format!(
-            "the export does not match the checkpoint of size {}: {}",
+            "the {subject} does not match the checkpoint of size {}: {}",
             checkpoint.size,
-            verdict.to_string().replace("the ledger", "the export")
+            say(verdict)
         ))
         .into()),
     }

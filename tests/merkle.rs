@@ -12,28 +12,13 @@ use heliosdb_lite::engine::audit::tree::{FRONTIER_KEY, KS_AUDIT_TREE};
 use heliosdb_lite::engine::audit::{self, Hash};
 use heliosdb_lite::engine::backend::{Direction, Durability, WriteBatch};
 use heliosdb_lite::engine::catalog::KS_CATALOG;
-use heliosdb_lite::{Database, Error, SessionInfo, params};
+use heliosdb_lite::{Database, Error};
 use std::ops::Bound;
 
 fn open(kind: &str, dir: &std::path::Path) -> Database {
     match kind {
         "memory" => Database::in_memory().expect("memory"),
         _ => Database::open(dir).expect("fjall"),
-    }
-}
-
-fn write(db: &Database, rows: i64) {
-    let mut s = db.session(SessionInfo::new("writer"));
-    s.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY)", &[])
-        .expect("ddl");
-    let start: i64 = s
-        .query("SELECT COUNT(*) AS n FROM t", &[])
-        .expect("count")
-        .get(0, "n")
-        .expect("n");
-    for id in start..start + rows {
-        s.execute("INSERT INTO t VALUES ($1)", &params![id])
-            .expect("insert");
     }
 }
 
@@ -55,7 +40,7 @@ fn roots_and_proofs_match_the_definition(kind: &str) {
     let dir = tempfile::tempdir().expect("dir");
     let db = open(kind, dir.path());
     assert_eq!(db.audit_root(), (0, merkle::empty_root()));
-    write(&db, 40);
+    common::insert_rows(&db, 40);
     let leaves = leaves(&db);
     let (size, root) = db.audit_root();
     assert_eq!(size, leaves.len() as u64);
@@ -114,7 +99,7 @@ fn a_missing_tree_is_rebuilt_on_open() {
     let dir = tempfile::tempdir().expect("dir");
     let (size, root) = {
         let db = Database::open(dir.path()).expect("open");
-        write(&db, 25);
+        common::insert_rows(&db, 25);
         db.audit_root()
     };
     // Remove the tree: what a database sealed before it existed looks like.
@@ -146,6 +131,6 @@ fn a_missing_tree_is_rebuilt_on_open() {
     let before = leaves(&db);
     assert!(merkle::verify_inclusion(2, size, &before[2], &proof, &root));
     // And the tree keeps growing from there.
-    write(&db, 1);
+    common::insert_rows(&db, 1);
     assert_eq!(db.audit_root().1, reference_root(&leaves(&db)));
 }

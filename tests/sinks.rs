@@ -3,8 +3,10 @@
 //! wait for it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use heliosdb_lite::engine::audit;
-use heliosdb_lite::{AuditSink, Database, SealedEvent, SessionInfo, SinkContext, SinkError};
+use heliosdb_lite::{AuditSink, Database, SealedEvent, SinkContext, SinkError};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -65,21 +67,6 @@ fn ledger(db: &Database) -> Vec<(u64, [u8; 32])> {
         .collect()
 }
 
-fn write_rows(db: &Database, n: i64) {
-    let mut s = db.session(SessionInfo::new("app"));
-    s.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY)", &[])
-        .expect("ddl");
-    let start: i64 = s
-        .query("SELECT COUNT(*) AS n FROM t", &[])
-        .expect("count")
-        .get(0, "n")
-        .expect("n");
-    for id in start..start + n {
-        s.execute("INSERT INTO t VALUES ($1)", &heliosdb_lite::params![id])
-            .expect("insert");
-    }
-}
-
 fn wait_for(db: &Database, what: &str, done: impl Fn(&Database) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !done(db) {
@@ -103,7 +90,7 @@ fn a_failing_sink_is_retried_until_it_has_everything_in_order() {
         .in_memory()
         .open()
         .expect("open");
-    write_rows(&db, 20);
+    common::insert_rows(&db, 20);
     wait_for(&db, "an error to be reported", |db| {
         db.sink_status()[0].last_error.is_some() || db.sink_status()[0].lag() == 0
     });
@@ -129,7 +116,7 @@ fn a_stalled_sink_does_not_hold_commits_and_catches_up_later() {
         .open()
         .expect("open");
     // The sink is stuck in its first delivery: every commit still completes.
-    write_rows(&db, 200);
+    common::insert_rows(&db, 200);
     let head = db.audit_head().seq;
     assert!(head > 200);
     assert!(accepted.lock().unwrap().is_empty());
@@ -146,7 +133,7 @@ fn a_sink_resumes_where_it_says_and_drains_on_close() {
     let dir = tempfile::tempdir().expect("dir");
     {
         let db = Database::open(dir.path()).expect("open");
-        write_rows(&db, 10);
+        common::insert_rows(&db, 10);
     }
     let db = Database::builder()
         .sink(TestSink {
@@ -156,7 +143,7 @@ fn a_sink_resumes_where_it_says_and_drains_on_close() {
         .path(dir.path())
         .open()
         .expect("reopen");
-    write_rows(&db, 3);
+    common::insert_rows(&db, 3);
     let expected: Vec<_> = ledger(&db)
         .into_iter()
         .filter(|(seq, _)| *seq > 5)

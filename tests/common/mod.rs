@@ -126,3 +126,20 @@ pub fn tagged_number(line: &str, tag: &str) -> Option<i64> {
     let at = line.rfind(tag)?;
     line[at + tag.len()..].trim().parse().ok()
 }
+
+/// Creates table `t (id INTEGER PRIMARY KEY)` if missing and inserts `n` more rows, one
+/// statement each (so `n` events plus the CREATE's), as user `writer`.
+pub fn insert_rows(db: &heliosdb_lite::Database, n: i64) {
+    let mut s = db.session(heliosdb_lite::SessionInfo::new("writer"));
+    s.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY)", &[])
+        .expect("ddl");
+    let start: i64 = s
+        .query("SELECT COUNT(*) AS n FROM t", &[])
+        .expect("count")
+        .get(0, "n")
+        .expect("n");
+    for id in start..start + n {
+        s.execute("INSERT INTO t VALUES ($1)", &heliosdb_lite::params![id])
+            .expect("insert");
+    }
+}

@@ -63,6 +63,18 @@ fn parse_id(hex: &str) -> Result<u32, CheckpointError> {
     u32::from_str_radix(hex, 16).map_err(|_| bad("the key id must be 8 hex digits"))
 }
 
+/// Parses the first non-empty line of the key file at `path`; errors name the file.
+fn read_key_file<K>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> Result<K, CheckpointError>,
+) -> Result<K, CheckpointError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(text.lines().find(|l| !l.trim().is_empty()).unwrap_or("")).map_err(|e| e.in_file(path))
+}
+
 /// A public key that checks signatures.
 #[derive(Clone, PartialEq, Eq)]
 pub struct VerifierKey {
@@ -105,13 +117,7 @@ impl VerifierKey {
 
     /// Reads a verifier key file (its first non-empty line).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, CheckpointError> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| CheckpointError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(text.lines().find(|l| !l.trim().is_empty()).unwrap_or(""))
-            .map_err(|e| e.in_file(path))
+        read_key_file(path.as_ref(), Self::parse)
     }
 
     /// The key's name.
@@ -200,15 +206,9 @@ impl SignerKey {
         Ok(key)
     }
 
-    /// Reads a signer key file.
+    /// Reads a signer key file (its first non-empty line).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, CheckpointError> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| CheckpointError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(text.lines().find(|l| !l.trim().is_empty()).unwrap_or(""))
-            .map_err(|e| e.in_file(path))
+        read_key_file(path.as_ref(), Self::parse)
     }
 
     /// The key's name.
