@@ -8,10 +8,9 @@
 mod common;
 
 use heliosdb_lite::engine::audit::merkle::{self, reference_root};
-use heliosdb_lite::engine::audit::tree::{FRONTIER_KEY, KS_AUDIT_TREE};
+use heliosdb_lite::engine::audit::tree::KS_AUDIT_TREE;
 use heliosdb_lite::engine::audit::{self, Hash};
 use heliosdb_lite::engine::backend::{Direction, Durability, WriteBatch};
-use heliosdb_lite::engine::catalog::KS_CATALOG;
 use heliosdb_lite::{Database, Error};
 use std::ops::Bound;
 
@@ -120,7 +119,6 @@ fn a_missing_tree_is_rebuilt_on_open() {
             let (key, _) = item.expect("node");
             batch.delete(KS_AUDIT_TREE, key);
         }
-        batch.delete(KS_CATALOG, FRONTIER_KEY.to_vec());
         backend.commit(batch, Durability::Sync).expect("commit");
     }
     let db = Database::open(dir.path()).expect("reopen rebuilds the tree");

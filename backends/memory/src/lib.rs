@@ -15,7 +15,9 @@ use std::ops::Bound;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-type Keyspace = im::OrdMap<Vec<u8>, Vec<u8>>;
+/// Keys and values are shared slices: a commit copies the map nodes on its path, and with
+/// `Arc` that copies pointers, not every neighbouring key and value.
+type Keyspace = im::OrdMap<Arc<[u8]>, Arc<[u8]>>;
 type State = BTreeMap<String, Keyspace>;
 
 /// A storage backend that keeps everything in memory.
@@ -76,15 +78,7 @@ impl MemorySnapshot {
     }
 }
 
-fn owned(bound: Bound<&[u8]>) -> Bound<Vec<u8>> {
-    match bound {
-        Bound::Included(k) => Bound::Included(k.to_vec()),
-        Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
-        Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
-fn is_empty_range(lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
+fn is_empty_range(lower: &Bound<&[u8]>, upper: &Bound<&[u8]>) -> bool {
     match (lower, upper) {
         (Bound::Included(l), Bound::Included(u)) => l > u,
         (Bound::Included(l), Bound::Excluded(u))
@@ -96,7 +90,7 @@ fn is_empty_range(lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
 
 impl Snapshot for MemorySnapshot {
     fn get(&self, keyspace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.keyspace(keyspace)?.get(key).cloned())
+        Ok(self.keyspace(keyspace)?.get(key).map(|v| v.to_vec()))
     }
 
     fn range<'a>(
@@ -107,14 +101,13 @@ impl Snapshot for MemorySnapshot {
         direction: Direction,
     ) -> Result<KvIter<'a>, StorageError> {
         let map = self.keyspace(keyspace)?;
-        let (lower, upper) = (owned(lower), owned(upper));
         // `OrdMap::range` panics on inverted bounds; an inverted range is simply empty.
         if is_empty_range(&lower, &upper) {
             return Ok(Box::new(std::iter::empty()));
         }
         let iter = map
-            .range((lower, upper))
-            .map(|(k, v)| Ok((k.clone(), v.clone())));
+            .range::<_, [u8]>((lower, upper))
+            .map(|(k, v)| Ok((k.to_vec(), v.to_vec())));
         Ok(match direction {
             Direction::Forward => Box::new(iter),
             Direction::Reverse => Box::new(iter.rev()),
@@ -179,8 +172,8 @@ impl StorageBackend for MemoryBackend {
                 .ok_or(StorageError::UnknownKeyspace { name })?;
             let added = value.as_ref().map_or(0, |v| entry_bytes(&key, v));
             let removed = match value {
-                Some(value) => map.insert(key.clone(), value),
-                None => map.remove(&key),
+                Some(value) => map.insert(Arc::from(key.as_slice()), Arc::from(value)),
+                None => map.remove(key.as_slice()),
             }
             .map_or(0, |old| entry_bytes(&key, &old));
             next_used = next_used.saturating_add(added).saturating_sub(removed);

@@ -1,8 +1,9 @@
-//! The ledger's Merkle tree in storage: the frontier (catalog key `audit/frontier`) and
-//! every complete interior node (keyspace `audit_tree`), both written in the same commit as
-//! the events they cover. Layout in `docs/FORMAT.md` §5.7.
+//! The ledger's Merkle tree in storage: every complete interior node (keyspace
+//! `audit_tree`), written in the same commit as the events it covers. The frontier — the
+//! complete subtrees that make up the current size — is read back from those nodes when a
+//! database opens, in O(log n), and kept in memory. Layout in `docs/FORMAT.md` §5.7.
 
-use super::ledger::{Hash, KS_AUDIT, leaf_hash, record_key, split_record};
+use super::ledger::{HEAD_KEY, Hash, Head, KS_AUDIT, leaf_hash, record_key, split_record};
 use super::merkle::{self, Frontier, NodeId, NodeSource};
 use crate::backend::{Direction, Snapshot, StorageBackend, WriteBatch};
 use crate::catalog::{KS_CATALOG, corrupt};
@@ -12,10 +13,6 @@ use std::ops::Bound;
 
 /// Keyspace of complete interior nodes: key `level u8 || index u64 BE`, value the hash.
 pub const KS_AUDIT_TREE: &str = "audit_tree";
-/// Catalog key of the frontier: `size u64 BE` then one 32-byte root per set bit of size,
-/// largest subtree first.
-pub const FRONTIER_KEY: &[u8] = b"audit/frontier";
-
 /// Storage key of interior node `id`.
 pub fn node_key(id: NodeId) -> [u8; 9] {
     let mut key = [0u8; 9];
@@ -24,49 +21,7 @@ pub fn node_key(id: NodeId) -> [u8; 9] {
     key
 }
 
-/// Encodes a frontier as stored.
-pub fn encode_frontier(frontier: &Frontier) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + 32 * frontier.roots().len());
-    out.extend(frontier.size().to_be_bytes());
-    for root in frontier.roots() {
-        out.extend(root);
-    }
-    out
-}
-
-/// Decodes [`encode_frontier`]'s output.
-pub fn decode_frontier(bytes: &[u8]) -> std::result::Result<Frontier, DecodeError> {
-    let bad = |what| DecodeError { what, offset: 0 };
-    let (size, rest) = bytes
-        .split_first_chunk::<8>()
-        .ok_or(bad("frontier shorter than its size"))?;
-    if rest.len() % 32 != 0 {
-        return Err(bad("frontier roots are not 32-byte hashes"));
-    }
-    let roots = rest
-        .chunks_exact(32)
-        .map(|c| {
-            let mut h = [0u8; 32];
-            h.copy_from_slice(c);
-            h
-        })
-        .collect();
-    Frontier::from_parts(u64::from_be_bytes(*size), roots).ok_or(bad(
-        "frontier does not hold one root per set bit of its size",
-    ))
-}
-
-/// Reads the stored frontier; the empty tree when there is none yet.
-pub fn load_frontier(snapshot: &dyn Snapshot) -> Result<Frontier> {
-    match snapshot.get(KS_CATALOG, FRONTIER_KEY)? {
-        Some(bytes) => decode_frontier(&bytes)
-            .map_err(|e| corrupt(KS_CATALOG, "Merkle frontier", FRONTIER_KEY, e)),
-        None => Ok(Frontier::new()),
-    }
-}
-
-/// Appends `leaves` to `frontier`, staging the completed nodes and the new frontier into
-/// `batch`.
+/// Appends `leaves` to `frontier`, staging the nodes they complete into `batch`.
 pub fn append(
     frontier: &mut Frontier,
     leaves: impl IntoIterator<Item = Hash>,
@@ -77,38 +32,31 @@ pub fn append(
             batch.put(KS_AUDIT_TREE, node_key(id).to_vec(), hash.to_vec());
         });
     }
-    batch.put(KS_CATALOG, FRONTIER_KEY, encode_frontier(frontier));
 }
 
 /// Leaves hashed per commit while the tree catches up with the ledger.
 const CATCH_UP_BATCH: usize = 10_000;
 
-/// Brings the stored tree up to the ledger's `head_seq`: for a database sealed before the
-/// tree existed, or by a tool that sealed events without it. A tree larger than the ledger
-/// (its tail was cut) is rebuilt from the start. Streams the missing records
-/// once, committing every [`CATCH_UP_BATCH`] leaves, so an interrupted catch-up resumes.
+/// The frontier of the ledger's `head_seq` events, read from the stored nodes; when the
+/// tree does not cover them (a database sealed before the tree existed, a tool that sealed
+/// events alone, an interrupted rebuild) it is built from the records, once, committing
+/// every [`CATCH_UP_BATCH`] leaves.
 pub fn catch_up(backend: &dyn StorageBackend, head_seq: u64) -> Result<Frontier> {
     let snapshot = backend.snapshot()?;
-    let mut frontier = load_frontier(&*snapshot)?;
-    if frontier.size() > head_seq {
-        // The ledger was cut behind the engine's back. Rebuild the tree from what is
-        // stored (nodes are overwritten on the way); checkpoints taken before the cut
-        // still expose it.
-        frontier = Frontier::new();
+    match frontier_at(&*snapshot, head_seq, head_seq) {
+        Ok(frontier) => return Ok(frontier),
+        Err(Error::Corrupt { .. }) => {}
+        Err(other) => return Err(other),
     }
-    if frontier.size() == head_seq {
-        return Ok(frontier);
-    }
-    let first = record_key(frontier.size() + 1);
-    let last = record_key(head_seq);
     let records = snapshot.range(
         KS_AUDIT,
-        Bound::Included(first.as_slice()),
-        Bound::Included(last.as_slice()),
+        Bound::Unbounded,
+        Bound::Included(record_key(head_seq).as_slice()),
         Direction::Forward,
     )?;
+    let mut frontier = Frontier::new();
     let mut leaves = Vec::with_capacity(CATCH_UP_BATCH);
-    let mut expected = frontier.size() + 1;
+    let mut expected = 1;
     for item in records {
         let (key, value) = item?;
         if key.as_slice() != record_key(expected) {
@@ -328,7 +276,14 @@ impl TreeReader {
     }
 
     fn tree_size(snapshot: &dyn Snapshot) -> Result<u64> {
-        Ok(load_frontier(snapshot)?.size())
+        Ok(match snapshot.get(KS_CATALOG, HEAD_KEY)? {
+            Some(bytes) => {
+                Head::decode(&bytes)
+                    .map_err(|e| corrupt(KS_CATALOG, "ledger head", HEAD_KEY, e))?
+                    .seq
+            }
+            None => 0,
+        })
     }
 
     /// The frontier at `size`.
