@@ -2,21 +2,26 @@
 //! report): the tables and statements measured, how a database is opened for a run, how a
 //! large ledger is built quickly, and how its hash chain is verified.
 //!
-//! Both targets include this file (`mod support;` / `#[path]`), so every item here is used
-//! by both and the figures they print describe the same work.
+//! Both targets include this file (`mod support;` / `#[path]`), so the figures they print
+//! describe the same work. Every item is used by both, except [`Dml::Select`], which only
+//! the example measures.
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use heliosdb_lite::engine::audit::{self, AuditPolicy, Head};
-use heliosdb_lite::{Database, DurabilityMode, Session, SessionInfo, params};
+use heliosdb_lite::{
+    Database, DurabilityMode, FjallBackend, JsonlFileSink, MemoryBackend, Session, SessionInfo,
+    StorageBackend, params,
+};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Group-commit interval of every measured database (the engine's default).
 pub const GROUP_INTERVAL: Duration = Duration::from_millis(10);
 
-/// Tables of the single-row DML latency runs: `item` keeps a fixed number of rows (GlueSQL
-/// scans the whole table for UPDATE and DELETE, so its size is part of the figure);
-/// `item_new` only grows, by the INSERT run.
+/// Tables of the single-row DML latency runs: `item` keeps a fixed number of rows (its size
+/// is part of the figure for UPDATE, DELETE and SELECT by key); `item_new` only grows, by
+/// the INSERT run.
 pub const CREATE_ITEMS: &str = "CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty INTEGER NOT NULL); \
      CREATE TABLE item_new (id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty INTEGER NOT NULL)";
 /// The measured single-row INSERT, all values bound.
@@ -27,14 +32,21 @@ pub const REFILL_ITEM: &str = "INSERT INTO item VALUES ($1, $2, $3)";
 pub const UPDATE_ITEM: &str = "UPDATE item SET qty = $1 WHERE id = $2";
 /// The measured single-row DELETE, by primary key.
 pub const DELETE_ITEM: &str = "DELETE FROM item WHERE id = $1";
+/// The measured SELECT of one row by primary key.
+pub const SELECT_ITEM: &str = "SELECT id, name, qty FROM item WHERE id = $1";
 
 /// Rows kept in `item` unless told otherwise.
 pub const DEFAULT_ITEM_ROWS: i64 = 100;
 
+/// Fills `item` with rows `$1 + 1 ..= $1 + $2`, in one statement.
+const FILL_ITEMS: &str =
+    "INSERT INTO item (id, name, qty) SELECT N + $1, 'widget', N + $1 FROM SERIES($2)";
+/// Rows of `item` written per statement (and transaction) while a database is filled.
+const FILL_ROWS_PER_TXN: i64 = 100_000;
+
 /// UPDATE and DELETE statements after which a [`DmlTarget`] starts over on a fresh
-/// database. fjall keeps every version of a row in the memtable until it is flushed, and
-/// GlueSQL scans the whole table for UPDATE and DELETE, so without this their latency
-/// grows with the number of statements run so far and no two runs would be comparable.
+/// database, so every run measures the same table state (fjall keeps every version of a
+/// row in the memtable until it is flushed).
 pub const RENEW_EVERY: u64 = 2_000;
 
 /// Table the ledger-building workload writes.
@@ -53,19 +65,23 @@ const STATEMENTS_PER_TXN: u64 = 1_000;
 /// Opens (creating if missing) a fjall database in `dir` with group durability, auditing
 /// everything when `audited`, nothing otherwise.
 pub fn open(dir: &Path, audited: bool) -> anyhow::Result<Database> {
-    let policy = if audited {
-        AuditPolicy::default()
-    } else {
-        AuditPolicy::disabled()
-    };
     Database::builder()
         .path(dir)
         .durability(DurabilityMode::Group {
             interval: GROUP_INTERVAL,
         })
-        .audit_policy(policy)
+        .audit_policy(policy(audited))
         .open()
         .with_context(|| format!("open {}", dir.display()))
+}
+
+/// Everything recorded, or nothing.
+fn policy(audited: bool) -> AuditPolicy {
+    if audited {
+        AuditPolicy::default()
+    } else {
+        AuditPolicy::disabled()
+    }
 }
 
 /// A session with realistic metadata (it is part of every event's canonical bytes).
@@ -77,32 +93,59 @@ pub fn session(db: &Database) -> Session {
     )
 }
 
-/// Creates `item` and `item_new`, and fills `item` with rows `1..=rows`.
+/// Creates `item` and `item_new`, and fills `item` with rows `1..=rows`, up to
+/// [`FILL_ROWS_PER_TXN`] rows per statement (one transaction each).
 pub fn prepare_items(session: &mut Session, rows: i64) -> anyhow::Result<()> {
     session.execute(CREATE_ITEMS, &[])?;
-    session.execute("BEGIN", &[])?;
-    for id in 1..=rows {
-        session.execute(REFILL_ITEM, &params![id, "widget", id])?;
+    let mut done = 0;
+    while done < rows {
+        let count = (rows - done).min(FILL_ROWS_PER_TXN);
+        session.execute(FILL_ITEMS, &params![done, count])?;
+        done += count;
     }
-    session.execute("COMMIT", &[])?;
     Ok(())
+}
+
+/// How a [`DmlTarget`]'s database is set up.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    /// What the audit trail records.
+    pub policy: AuditPolicy,
+    /// The memory backend instead of fjall.
+    pub in_memory: bool,
+    /// Attach a `jsonl-file` follower sink writing every event to a file.
+    pub jsonl_sink: bool,
+}
+
+impl Setup {
+    /// fjall, no sink, auditing everything when `audited`, nothing otherwise.
+    pub fn fjall(audited: bool) -> Setup {
+        Setup {
+            policy: policy(audited),
+            in_memory: false,
+            jsonl_sink: false,
+        }
+    }
 }
 
 /// One database of a DML latency run, with its session and id counters.
 pub struct DmlTarget {
-    audited: bool,
+    setup: Setup,
     session: Session,
     db: Database,
     rows: i64,
     renew_every: Option<u64>,
     scans: u64,
+    /// Events the policy records for the statements run so far.
+    expected_events: u64,
     next_insert: i64,
     next_update: i64,
     next_refill: i64,
-    _dir: tempfile::TempDir,
+    next_select: i64,
+    dir: tempfile::TempDir,
 }
 
-/// A statement kind measured by the DML latency runs.
+/// A statement kind measured by the latency runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dml {
     /// [`INSERT_ITEM`].
@@ -111,10 +154,13 @@ pub enum Dml {
     Update,
     /// [`DELETE_ITEM`] (each deleted row is put back first, unmeasured).
     Delete,
+    /// [`SELECT_ITEM`] (not in [`Dml::ALL`]: criterion does not measure it).
+    #[allow(dead_code, reason = "measured by the bench example only")]
+    Select,
 }
 
 impl Dml {
-    /// All three, in the order they are reported.
+    /// The three data changes, in the order they are reported.
     pub const ALL: [Dml; 3] = [Dml::Insert, Dml::Update, Dml::Delete];
 
     /// Lower-case name, as in the benchmark ids.
@@ -123,32 +169,63 @@ impl Dml {
             Dml::Insert => "insert",
             Dml::Update => "update",
             Dml::Delete => "delete",
+            Dml::Select => "select",
         }
     }
 }
 
 impl DmlTarget {
-    /// A fresh database in a temporary directory, `item` holding `rows` rows. With
+    /// A fresh fjall database in a temporary directory, `item` holding `rows` rows. With
     /// `renew_every`, it starts over on a fresh database after that many UPDATE and DELETE
     /// statements (see [`RENEW_EVERY`]).
     pub fn new(audited: bool, rows: i64, renew_every: Option<u64>) -> anyhow::Result<Self> {
+        Self::with_setup(Setup::fjall(audited), rows, renew_every)
+    }
+
+    /// Like [`DmlTarget::new`], set up as `setup` says. `item` is filled with the audit
+    /// trail disabled, on the same backend, so a large table loads fast and the ledger
+    /// holds exactly the measured statements' events.
+    pub fn with_setup(setup: Setup, rows: i64, renew_every: Option<u64>) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let db = open(dir.path(), audited)?;
-        let mut session = session(&db);
-        prepare_items(&mut session, rows)?;
+        let backend: Arc<dyn StorageBackend> = if setup.in_memory {
+            Arc::new(MemoryBackend::new())
+        } else {
+            Arc::new(FjallBackend::open(dir.path().join("db"))?)
+        };
+        let durability = DurabilityMode::Group {
+            interval: GROUP_INTERVAL,
+        };
+        {
+            let fill = Database::builder()
+                .backend(Arc::clone(&backend))
+                .durability(durability)
+                .audit_policy(AuditPolicy::disabled())
+                .open()?;
+            prepare_items(&mut session(&fill), rows)?;
+        }
+        let mut builder = Database::builder()
+            .backend(backend)
+            .durability(durability)
+            .audit_policy(setup.policy.clone());
+        if setup.jsonl_sink {
+            builder = builder.sink(JsonlFileSink::new(dir.path().join("audit.jsonl")));
+        }
+        let db = builder.open()?;
         Ok(Self {
-            audited,
-            session,
+            setup,
+            session: session(&db),
             db,
             rows,
             renew_every,
             scans: 0,
+            expected_events: 0,
             next_insert: 1,
             next_update: 0,
             // Refilled rows get ids above the fixed ones, so `item` stays at `rows` rows
             // between DELETE runs.
             next_refill: rows + 1,
-            _dir: dir,
+            next_select: 0,
+            dir,
         })
     }
 
@@ -158,7 +235,7 @@ impl DmlTarget {
         self.scans += 1;
         if self.renew_every.is_some_and(|every| self.scans > every) {
             self.check()?;
-            *self = DmlTarget::new(self.audited, self.rows, self.renew_every)?;
+            *self = DmlTarget::with_setup(self.setup.clone(), self.rows, self.renew_every)?;
             self.scans = 1;
         }
         Ok(())
@@ -166,22 +243,56 @@ impl DmlTarget {
 
     /// `audit_on` or `audit_off`.
     pub fn label(&self) -> &'static str {
-        if self.audited {
+        if self.setup.policy.enabled {
             "audit_on"
         } else {
             "audit_off"
         }
     }
 
-    /// Checks that the run did what it claims: the audited database recorded events (and
-    /// its ledger verifies), the other recorded none.
+    /// Checks that the run did what it claims: the ledger holds exactly the events the
+    /// policy records for the statements run (none with audit off) and verifies; with a
+    /// sink, the sink caught up and its file holds one line per event.
     pub fn check(&self) -> anyhow::Result<()> {
         let seq = self.db.audit_head().seq;
-        if self.audited != (seq > 0) {
-            bail!("{}: the ledger holds {seq} events", self.label());
+        if seq != self.expected_events {
+            bail!(
+                "{}: the ledger holds {seq} events, expected {}",
+                self.label(),
+                self.expected_events
+            );
         }
         verify(&self.db, seq, None)?;
+        if self.setup.jsonl_sink {
+            let started = Instant::now();
+            while self.db.sink_status().iter().any(|s| s.lag() > 0) {
+                ensure!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "the jsonl-file sink did not catch up: {:?}",
+                    self.db.sink_status()
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let file = std::fs::read(self.dir.path().join("audit.jsonl"))?;
+            let lines = file.iter().filter(|b| **b == b'\n').count();
+            ensure!(
+                u64::try_from(lines)? == seq,
+                "the jsonl-file sink wrote {lines} lines for {seq} events"
+            );
+        }
         Ok(())
+    }
+
+    /// Counts the event the policy records for a statement of `op`.
+    fn expect_event(&mut self, op: Dml) {
+        let policy = &self.setup.policy;
+        let recorded = match op {
+            Dml::Select => policy.log_select,
+            _ => policy.log_dml,
+        };
+        if policy.enabled && recorded {
+            self.expected_events += 1;
+        }
     }
 
     /// Runs one `op` statement and returns how long `Session::execute` took. Setup work
@@ -210,14 +321,27 @@ impl DmlTarget {
                 self.next_refill += 1;
                 self.session
                     .execute(REFILL_ITEM, &params![id, "widget", 1_i64])?;
+                self.expect_event(Dml::Insert);
                 started = Instant::now();
                 self.session.execute(DELETE_ITEM, &params![id])?;
             }
+            Dml::Select => {
+                let id = 1 + self.next_select % self.rows;
+                self.next_select += 1;
+                started = Instant::now();
+                let rows = self.session.query(SELECT_ITEM, &params![id])?;
+                ensure!(
+                    rows.len() == 1,
+                    "SELECT by key returned {} rows",
+                    rows.len()
+                );
+            }
         }
-        Ok(started.elapsed())
+        let took = started.elapsed();
+        self.expect_event(op);
+        Ok(took)
     }
 }
-
 /// Runs the ledger-building statement for row `id`.
 pub fn insert_vitals(session: &mut Session, id: u64) -> anyhow::Result<()> {
     let id = i64::try_from(id)?;
