@@ -261,6 +261,21 @@ fn consistent_with(db: &Database, previous: &Checkpoint, next: &Checkpoint) -> R
     }
 }
 
+/// The verifier key in `pubkey` and the checkpoints in `file` it signed; at least one.
+fn signed_checkpoints(
+    pubkey: &Path,
+    file: &Path,
+) -> anyhow::Result<(VerifierKey, Vec<Checkpoint>)> {
+    let key = VerifierKey::from_file(pubkey)?;
+    let checkpoints = read_checkpoints(file, &key)?;
+    anyhow::ensure!(
+        !checkpoints.is_empty(),
+        "{} holds no checkpoint",
+        file.display()
+    );
+    Ok((key, checkpoints))
+}
+
 /// After an intact chain: compares the ledger with each checkpoint in `file` signed by
 /// the key in `pubkey`, prints one line per checkpoint, and fails on the first mismatch.
 pub fn check_ledger(
@@ -271,13 +286,7 @@ pub fn check_ledger(
     json: bool,
     out: impl Write,
 ) -> anyhow::Result<()> {
-    let key = VerifierKey::from_file(pubkey)?;
-    let checkpoints = read_checkpoints(file, &key)?;
-    anyhow::ensure!(
-        !checkpoints.is_empty(),
-        "{} holds no checkpoint",
-        file.display()
-    );
+    let (key, checkpoints) = signed_checkpoints(pubkey, file)?;
     let verdicts = heliosdb_lite::checkpoint::check(backend, &checkpoints)
         .context("cannot read the ledger to compare with the checkpoints")?;
     report_verdicts(
@@ -302,13 +311,7 @@ pub fn check_export(
     out: impl Write,
 ) -> anyhow::Result<()> {
     use heliosdb_lite::engine::audit::{ExportLine, merkle::Frontier};
-    let key = VerifierKey::from_file(pubkey)?;
-    let checkpoints = read_checkpoints(file, &key)?;
-    anyhow::ensure!(
-        !checkpoints.is_empty(),
-        "{} holds no checkpoint",
-        file.display()
-    );
+    let (_, checkpoints) = signed_checkpoints(pubkey, file)?;
     anyhow::ensure!(
         report.first_seq == Some(1),
         "checking an export against checkpoints needs an export that starts at seq 1"
