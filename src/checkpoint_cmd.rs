@@ -56,8 +56,11 @@ pub fn checkpoint(
     let key = SignerKey::from_file(key)?;
     let checkpoint = current_head(db)?;
     let size = checkpoint.size;
+    let note = checkpoint.sign(&key)?;
+    let signed_at = heliosdb_lite::engine::chrono::Utc::now().timestamp_micros();
     let Some(file) = file else {
-        write!(out, "{}", checkpoint.sign(&key)?)?;
+        db.record_checkpoint(&checkpoint.to_stored(&key, &note, signed_at))?;
+        write!(out, "{note}")?;
         return Ok(());
     };
     if file.exists() {
@@ -72,7 +75,8 @@ pub fn checkpoint(
             })?;
         }
     }
-    let note = checkpoint.sign(&key)?.to_string();
+    db.record_checkpoint(&checkpoint.to_stored(&key, &note, signed_at))?;
+    let note = note.to_string();
     let mut handle = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

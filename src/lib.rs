@@ -28,7 +28,8 @@ pub use heliosdb_backend_fjall::{FjallBackend, FjallOptions};
 pub use heliosdb_backend_memory::MemoryBackend;
 pub use heliosdb_config::{Config, ConfigError, Preset};
 pub use heliosdb_engine::audit::{
-    AuditSink, JsonlFileSink, SealedEvent, SinkContext, SinkError, SinkStatus,
+    AuditSink, JsonlFileSink, SealedEvent, SinkContext, SinkError, SinkRecorder, SinkStatus,
+    StoredCheckpoint,
 };
 pub use heliosdb_engine::{
     AppEvent, DatabaseOptions, DurabilityMode, Error, FromValue, Output, Param, Prepared, Result,

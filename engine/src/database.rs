@@ -1,14 +1,16 @@
 //! `Database`: one open database, shared by any number of sessions on any number of threads.
 
+use crate::audit::checkpoints::{self, StoredCheckpoint};
 use crate::audit::ledger::{self, Head};
 use crate::audit::merkle::Frontier;
+use crate::audit::sink::SinkRecorder;
 use crate::audit::sink::{Follower, HeadSignal};
 use crate::audit::tree;
-use crate::audit::{AuditEvent, AuditPolicy, AuditSink, SinkContext, SinkStatus};
+use crate::audit::{AuditEvent, AuditPolicy, AuditSink, EventClass, SinkContext, SinkStatus};
 use crate::backend::{Durability, StorageBackend, StorageError, WriteBatch};
 use crate::catalog;
 use crate::error::{Error, Result};
-use crate::session::{Session, SessionInfo};
+use crate::session::{AppEvent, Session, SessionInfo};
 use crate::store::SqlStore;
 use parking_lot::{Mutex, RawMutex, lock_api::ArcMutexGuard};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,6 +18,9 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// The user and application of events the database records on its own behalf.
+pub const SYSTEM_USER: &str = "heliosdb";
 
 /// When a commit becomes durable against power loss.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +75,25 @@ impl Default for DatabaseOptions {
 /// Exclusive right to commit, held by one transaction at a time.
 pub(crate) type WriterGuard = ArcMutexGuard<RawMutex, ()>;
 
+/// The open database as sessions see it: its core, plus the threads that work beside it.
+/// Dropping the last handle stops the followers first — they may still record into the
+/// core (a last checkpoint) — then the group-commit thread, then persists.
 pub(crate) struct Shared {
+    core: Arc<Core>,
+    syncer: Mutex<Option<Syncer>>,
+    followers: Mutex<Vec<Follower>>,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+/// Storage, ledger state and options: everything a commit needs.
+pub(crate) struct Core {
     backend: Arc<dyn StorageBackend>,
     writer: Arc<Mutex<()>>,
     /// Number of commits so far; a transaction whose snapshot predates the latest commit
@@ -81,14 +104,12 @@ pub(crate) struct Shared {
     dirty: AtomicBool,
     options: DatabaseOptions,
     next_session_id: AtomicU64,
-    syncer: Mutex<Option<Syncer>>,
     database_id: [u8; 16],
     /// The ledger head and Merkle frontier; held while sealing and committing, so seqs
     /// follow commit order.
     ledger: Mutex<LedgerState>,
     /// The head seq for follower sinks to wait on; advanced after each commit.
     signal: Arc<HeadSignal>,
-    followers: Mutex<Vec<Follower>>,
 }
 
 /// What sealing needs from the last commit.
@@ -103,7 +124,7 @@ struct Syncer {
     thread: JoinHandle<()>,
 }
 
-impl Shared {
+impl Core {
     pub(crate) fn backend(&self) -> &dyn StorageBackend {
         &*self.backend
     }
@@ -205,6 +226,110 @@ impl Shared {
         }
     }
 
+    /// Seals one SYSTEM event, on behalf of the engine or a sink, in its own commit;
+    /// returns its seq.
+    pub(crate) fn record_system(&self, event: AppEvent) -> Result<u64> {
+        let AppEvent {
+            operation,
+            targets,
+            detail,
+            success,
+            custom,
+        } = event;
+        let operation = operation.trim().to_uppercase();
+        if operation.is_empty() {
+            return Err(Error::Unsupported(
+                "a system event needs an operation name".to_owned(),
+            ));
+        }
+        let policy = self.policy();
+        let (query, query_truncated) = policy.truncate(&detail);
+        let mut events = [AuditEvent {
+            timestamp_us: crate::chrono::Utc::now().timestamp_micros(),
+            database_id: self.database_id,
+            user: SYSTEM_USER.to_owned(),
+            application: SYSTEM_USER.to_owned(),
+            database: if policy.capture.database {
+                self.options.name.clone()
+            } else {
+                String::new()
+            },
+            class: EventClass::System,
+            operation,
+            targets,
+            query,
+            query_truncated,
+            success,
+            custom,
+            ..AuditEvent::default()
+        }];
+        self.commit(None, WriteBatch::new(), &mut events)?;
+        Ok(events[0].seq)
+    }
+
+    /// Stores a signed checkpoint after checking that `root` is this ledger's Merkle root
+    /// at `size`. Returns false when a checkpoint of that size is already stored.
+    pub(crate) fn store_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<bool> {
+        let expected_origin = format!("heliosdb/{}", crate::error::hex(&self.database_id));
+        if checkpoint.origin != expected_origin {
+            return Err(Error::CheckpointRefused(format!(
+                "its origin is {:?}, this database's is {expected_origin:?}",
+                checkpoint.origin
+            )));
+        }
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(StorageError::Poisoned.into());
+        }
+        // The ledger lock keeps the tree still while the root is compared and stored.
+        let state = self.ledger.lock();
+        let tree_size = state.frontier.size();
+        if checkpoint.size == 0 || checkpoint.size > tree_size {
+            return Err(Error::CheckpointRefused(format!(
+                "it covers {} events; the ledger holds {tree_size}",
+                checkpoint.size
+            )));
+        }
+        let snapshot = self.backend.snapshot()?;
+        let root = if checkpoint.size == tree_size {
+            state.frontier.root()
+        } else {
+            tree::root_at(&*snapshot, checkpoint.size, tree_size)?
+        };
+        if root != checkpoint.root {
+            return Err(Error::CheckpointRefused(format!(
+                "its root for {} events is {}, the ledger's is {} (run verify)",
+                checkpoint.size,
+                crate::error::hex(&checkpoint.root),
+                crate::error::hex(&root)
+            )));
+        }
+        if checkpoints::get(&*snapshot, checkpoint.size)?.is_some() {
+            return Ok(false);
+        }
+        drop(snapshot);
+        let mut batch = WriteBatch::new();
+        checkpoints::put(&mut batch, checkpoint);
+        let durability = match self.options.durability {
+            DurabilityMode::Sync => Durability::Sync,
+            DurabilityMode::Group { .. } => Durability::Buffered,
+        };
+        match self.backend.commit(batch, durability) {
+            Ok(()) => {
+                self.dirty.store(true, Ordering::Release);
+                Ok(true)
+            }
+            Err(error) => {
+                if matches!(
+                    error,
+                    StorageError::Io(_) | StorageError::Backend { .. } | StorageError::Poisoned
+                ) {
+                    self.poisoned.store(true, Ordering::Release);
+                }
+                Err(error.into())
+            }
+        }
+    }
+
     fn persist(&self) -> Result<()> {
         self.dirty.store(false, Ordering::Release);
         self.backend.persist().map_err(|error| {
@@ -222,11 +347,9 @@ impl Drop for Shared {
         }
         if let Some(syncer) = self.syncer.get_mut().take() {
             drop(syncer.stop);
-            // The syncer itself may hold the last reference for a moment; it must not join
-            // itself.
-            if syncer.thread.thread().id() != std::thread::current().id() {
-                let _ = syncer.thread.join();
-            }
+            // The syncer holds only a weak reference to the core: it never drops `Shared`
+            // and so is never the thread running this.
+            let _ = syncer.thread.join();
         }
         // Best effort: a clean close leaves everything on stable storage.
         if !self.poisoned.load(Ordering::Acquire) {
@@ -265,6 +388,7 @@ impl Database {
         backend.ensure_keyspace(ledger::KS_AUDIT)?;
         backend.ensure_keyspace(ledger::KS_AUDIT_INDEX)?;
         backend.ensure_keyspace(tree::KS_AUDIT_TREE)?;
+        backend.ensure_keyspace(checkpoints::KS_AUDIT_CHECKPOINTS)?;
         let snapshot = backend.snapshot()?;
         let mut batch = WriteBatch::new();
         let database_id = ledger::load_or_create_database_id(&*snapshot, &mut batch)?;
@@ -274,7 +398,7 @@ impl Database {
         let head = ledger::load_head(&*snapshot, &database_id)?;
         drop(snapshot);
         let frontier = tree::catch_up(&*backend, head.seq)?;
-        let shared = Arc::new(Shared {
+        let core = Arc::new(Core {
             backend,
             writer: Arc::new(Mutex::new(())),
             version: AtomicU64::new(0),
@@ -282,16 +406,21 @@ impl Database {
             dirty: AtomicBool::new(false),
             options,
             next_session_id: AtomicU64::new(1),
-            syncer: Mutex::new(None),
             database_id,
             ledger: Mutex::new(LedgerState { head, frontier }),
             signal: Arc::new(HeadSignal::new(head.seq)),
+        });
+        let syncer = match core.options.durability {
+            DurabilityMode::Group { interval } => {
+                Some(start_syncer(Arc::downgrade(&core), interval)?)
+            }
+            DurabilityMode::Sync => None,
+        };
+        let shared = Arc::new(Shared {
+            core,
+            syncer: Mutex::new(syncer),
             followers: Mutex::new(Vec::new()),
         });
-        if let DurabilityMode::Group { interval } = shared.options.durability {
-            let syncer = start_syncer(Arc::downgrade(&shared), interval)?;
-            *shared.syncer.lock() = Some(syncer);
-        }
         Ok(Database { shared })
     }
 
@@ -365,6 +494,32 @@ impl Database {
         tree::consistency_proof(&*snapshot, old_size, new_size, tree_size)
     }
 
+    /// Stores a signed checkpoint in `__audit_checkpoints`, after checking that its origin
+    /// names this database and its root is the ledger's Merkle root at its size (refused
+    /// with [`Error::CheckpointRefused`] otherwise). Returns false when a checkpoint of that
+    /// size is already stored (it is kept). The checkpoint sink and `heliosdb checkpoint`
+    /// call this; the copy that protects against rollback is the one kept outside.
+    pub fn record_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<bool> {
+        self.shared.store_checkpoint(checkpoint)
+    }
+
+    /// Every checkpoint stored in the database, by increasing size.
+    pub fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
+        checkpoints::all(&*self.shared.backend.snapshot()?)
+    }
+
+    /// The stored checkpoint with the largest size.
+    pub fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
+        checkpoints::latest(&*self.shared.backend.snapshot()?)
+    }
+
+    /// Records a SYSTEM event (user `heliosdb`) in its own commit, whatever the policy's
+    /// class switches say; returns its seq. For operational facts an auditor must see: a
+    /// sink quarantining a record, a retention run.
+    pub fn record_system_event(&self, event: AppEvent) -> Result<u64> {
+        self.shared.record_system(event)
+    }
+
     /// Recomputes every leaf and chain hash of the audit ledger from the stored records
     /// (never from a cached head), streaming with constant memory, and reports the first
     /// problem: the exact seq and what is wrong.
@@ -384,6 +539,7 @@ impl Database {
             SinkContext {
                 database_id: self.shared.database_id,
                 tree: tree::TreeReader::new(Arc::clone(&self.shared.backend)),
+                recorder: SinkRecorder::new(Arc::downgrade(&self.shared.core)),
             },
             self.shared.options.sink_batch_size,
         )?;
@@ -408,7 +564,7 @@ impl Database {
     }
 }
 
-fn start_syncer(shared: Weak<Shared>, interval: Duration) -> Result<Syncer> {
+fn start_syncer(shared: Weak<Core>, interval: Duration) -> Result<Syncer> {
     let (stop, stopped) = mpsc::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("heliosdb-group-commit".to_owned())

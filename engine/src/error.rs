@@ -36,11 +36,20 @@ pub enum Error {
     Transaction(String),
     /// `__audit_log` cannot be changed: not by INSERT, UPDATE, DELETE, DROP, ALTER or
     /// CREATE INDEX. The attempt itself is recorded.
-    #[error("__audit_log is read-only: {operation} is not allowed (the attempt has been recorded)")]
+    #[error("{table} is read-only: {operation} is not allowed (the attempt has been recorded)")]
     AuditLogReadOnly {
+        /// The system table (`__audit_log` or `__audit_checkpoints`).
+        table: String,
         /// What was attempted.
         operation: String,
     },
+    /// The database was closed (its last handle dropped) before the call.
+    #[error("the database is closed")]
+    Closed,
+    /// A checkpoint handed to the database does not describe its ledger (wrong origin,
+    /// size beyond the ledger, or a root that differs from the ledger's).
+    #[error("checkpoint refused: {0}")]
+    CheckpointRefused(String),
     /// A request names something outside what exists (a seq or tree size beyond the
     /// ledger, ...).
     #[error("out of range: {0}")]
@@ -159,6 +168,8 @@ impl Error {
             Error::Param { .. } | Error::OutOfRange(_) => "param",
             Error::Transaction(_) => "transaction",
             Error::AuditLogReadOnly { .. } => "permission",
+            Error::CheckpointRefused(_) => "integrity",
+            Error::Closed => "closed",
             Error::Unsupported(_) => "unsupported",
             Error::Constraint(_) | Error::Unkeyable { .. } => "constraint",
             Error::Conflict | Error::Busy { .. } => "concurrency",

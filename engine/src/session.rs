@@ -1,6 +1,6 @@
 //! `Session`: who is connected, and the statements they run.
 
-use crate::audit::{AuditEvent, ParamCapture, table as audit_table};
+use crate::audit::{AuditEvent, CHECKPOINT_TABLE, ParamCapture, table as audit_table};
 use crate::classify::{EventClass, classify, writes_table};
 use crate::dialect;
 use crate::error::{Error, Result};
@@ -810,11 +810,15 @@ impl Session {
             timestamp_us,
         );
 
-        if writes_table(statement, audit_table::AUDIT_TABLE) {
+        if let Some(table) = [audit_table::AUDIT_TABLE, CHECKPOINT_TABLE]
+            .into_iter()
+            .find(|table| writes_table(statement, table))
+        {
             let error = Error::AuditLogReadOnly {
+                table: table.to_owned(),
                 operation: classification.operation.replace('_', " "),
             };
-            // Attempts on the audit log are always recorded, whatever the policy.
+            // Attempts on the audit trail are always recorded, whatever the policy.
             self.record_outcome(event, started, Err(&error), true);
             return Err(error);
         }

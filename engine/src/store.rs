@@ -14,7 +14,7 @@
 //!
 //! [`StorageBackend`]: crate::backend::StorageBackend
 
-use crate::audit::{AuditEvent, ledger, table as audit_table};
+use crate::audit::{AuditEvent, checkpoints, ledger, table as audit_table};
 use crate::backend::{Direction, KvIter, Snapshot, StorageError, WriteBatch, prefix_successor};
 use crate::catalog::{
     self, FUNCTION_PREFIX, ForeignKeyRef, KS_CATALOG, KS_INDEX, KS_ROWS, NEXT_TABLE_ID_KEY,
@@ -253,6 +253,25 @@ impl<'a> View<'a> {
         self.get(Space::Audit, &record_key)?
             .map(|value| ledger::decode_record(&record_key, &value).map(|r| audit_table::row(&r)))
             .transpose()
+    }
+
+    /// The `__audit_checkpoints` row of the checkpoint of `key` events.
+    fn checkpoint_row(&self, key: &Key) -> Result<Option<Vec<Value>>> {
+        let Key::I64(size) = key else {
+            return Ok(None);
+        };
+        let Ok(size) = u64::try_from(*size) else {
+            return Ok(None);
+        };
+        Ok(checkpoints::get(self.snapshot, size)?.map(|c| c.row()))
+    }
+
+    /// Every `__audit_checkpoints` row, by size (a few per thousand events: read whole).
+    fn checkpoint_rows(&self) -> Result<Vec<(Key, Vec<Value>)>> {
+        checkpoints::all(self.snapshot)?
+            .into_iter()
+            .map(|c| Ok((Key::I64(ledger::seq_as_i64(c.size)?), c.row())))
+            .collect()
     }
 
     /// Every `__audit_log` row, in seq order.
@@ -1519,10 +1538,14 @@ impl SqlStore {
     }
 }
 
-/// Refuses any change to `__audit_log`: the ledger is written only by sealing events.
+/// Refuses any change to `__audit_log` and `__audit_checkpoints`: the ledger is written
+/// only by sealing events, checkpoints only by [`Database::record_checkpoint`].
+///
+/// [`Database::record_checkpoint`]: crate::Database::record_checkpoint
 fn refuse_audit_write(tables: &[&str], operation: &str) -> Result<()> {
-    if tables.iter().any(|t| audit_table::is_audit_table(t)) {
+    if let Some(table) = tables.iter().find(|t| audit_table::is_system_table(t)) {
         return Err(Error::AuditLogReadOnly {
+            table: (*table).to_owned(),
             operation: operation.to_owned(),
         });
     }
@@ -1564,6 +1587,9 @@ impl Store for SqlStore {
         if audit_table::is_audit_table(table_name) {
             return Ok(Some(audit_table::schema()));
         }
+        if checkpoints::is_checkpoint_table(table_name) {
+            return Ok(Some(checkpoints::schema()));
+        }
         self.read(|view| Ok(view.table(table_name)?.map(|r| r.schema)))
     }
 
@@ -1584,6 +1610,9 @@ impl Store for SqlStore {
         if audit_table::is_audit_table(table_name) {
             return self.read(|view| view.row_by_key(ledger::AUDIT_TABLE_ID, key));
         }
+        if checkpoints::is_checkpoint_table(table_name) {
+            return self.read(|view| view.checkpoint_row(key));
+        }
         self.read(|view| match view.table(table_name)? {
             Some(record) => view.row(record.id, key),
             None => Ok(None),
@@ -1602,6 +1631,10 @@ impl Store for SqlStore {
             && returning.table == table_name
         {
             return Ok(Box::new(returning.rows.iter().cloned().map(Ok)));
+        }
+        if checkpoints::is_checkpoint_table(table_name) {
+            let rows = self.read(|view| view.checkpoint_rows())?;
+            return Ok(Box::new(rows.into_iter().map(Ok).inspect(count)));
         }
         if audit_table::is_audit_table(table_name) {
             return match &self.txn {

@@ -7,6 +7,7 @@ use crate::key::{SignerKey, VerifierKey};
 use crate::note::Note;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use heliosdb_engine::audit::StoredCheckpoint;
 
 /// Prefix of the origin line of a HeliosDB-Lite checkpoint.
 pub const ORIGIN_PREFIX: &str = "heliosdb/";
@@ -101,6 +102,20 @@ impl Checkpoint {
     /// Signs the body as a note.
     pub fn sign(&self, key: &SignerKey) -> Result<Note, CheckpointError> {
         Note::sign(&self.body(), key)
+    }
+
+    /// The record `__audit_checkpoints` keeps of this checkpoint, signed by `key` as
+    /// `note`, at `signed_at_us` (microseconds since the Unix epoch).
+    pub fn to_stored(&self, key: &SignerKey, note: &Note, signed_at_us: i64) -> StoredCheckpoint {
+        StoredCheckpoint {
+            size: self.size,
+            root: self.root,
+            signed_at_us,
+            origin: self.origin.clone(),
+            key_name: key.name().to_owned(),
+            key_id: format!("{:08x}", key.id()),
+            note: note.to_string(),
+        }
     }
 
     /// Parses a signed note, checks `key`'s signature and parses the checkpoint it signs.

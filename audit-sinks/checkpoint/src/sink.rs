@@ -1,7 +1,7 @@
 //! The checkpoint sink: a follower that signs a checkpoint every N events or T seconds
 //! (whichever comes first, when events are waiting) and when the database closes, and
 //! appends it to a file — the file an operator mounts on WORM storage or ships off the
-//! device.
+//! device — after storing a copy in the database's `__audit_checkpoints`.
 //!
 //! It never signs two inconsistent checkpoints. On start it reads the last checkpoint of
 //! this database signed by its key from the file, rebuilds the tree's frontier at that
@@ -12,7 +12,7 @@
 
 use crate::{Checkpoint, CheckpointError, SignerKey, parse_notes};
 use heliosdb_engine::audit::merkle::Frontier;
-use heliosdb_engine::audit::{AuditSink, Hash, SealedEvent, SinkContext, SinkError};
+use heliosdb_engine::audit::{AuditSink, Hash, SealedEvent, SinkContext, SinkError, SinkRecorder};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -28,6 +28,7 @@ pub struct CheckpointSink {
     frontier: Frontier,
     signed_size: u64,
     last_signed_at: Instant,
+    recorder: Option<SinkRecorder>,
 }
 
 impl std::fmt::Debug for CheckpointSink {
@@ -56,6 +57,7 @@ impl CheckpointSink {
             frontier: Frontier::new(),
             signed_size: 0,
             last_signed_at: Instant::now(),
+            recorder: None,
         }
     }
 
@@ -93,7 +95,24 @@ impl CheckpointSink {
             return Ok(());
         }
         let checkpoint = Checkpoint::new(&self.database_id, size, self.frontier.root());
-        let note = checkpoint.sign(&self.key)?.to_string();
+        let note = checkpoint.sign(&self.key)?;
+        // The database checks the root against its own tree before keeping a copy: a
+        // stored tree that disagrees with the records is refused before anything is
+        // published. Once the database is gone (a sink outliving it), only the file is
+        // written.
+        if let Some(recorder) = &self.recorder {
+            let stored = checkpoint.to_stored(&self.key, &note, now_micros());
+            match recorder.record_checkpoint(&stored) {
+                Ok(_) | Err(heliosdb_engine::Error::Closed) => {}
+                Err(error) => {
+                    return Err(format!(
+                        "refusing to publish checkpoint of {size} events: {error}"
+                    )
+                    .into());
+                }
+            }
+        }
+        let note = note.to_string();
         let io = |source| CheckpointError::Io {
             path: self.file.clone(),
             source,
@@ -127,6 +146,7 @@ impl AuditSink for CheckpointSink {
 
     fn resume_after(&mut self, context: &SinkContext) -> Result<u64, SinkError> {
         self.database_id = context.database_id;
+        self.recorder = Some(context.recorder.clone());
         let Some(last) = self.last_in_file()? else {
             self.frontier = Frontier::new();
             self.signed_size = 0;
@@ -185,4 +205,8 @@ impl AuditSink for CheckpointSink {
     fn close(&mut self) -> Result<(), SinkError> {
         self.sign_now()
     }
+}
+
+fn now_micros() -> i64 {
+    heliosdb_engine::chrono::Utc::now().timestamp_micros()
 }

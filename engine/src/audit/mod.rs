@@ -4,6 +4,7 @@
 //! [`verify_export()`]), and the follower sinks that carry it elsewhere ([`AuditSink`],
 //! [`JsonlFileSink`]).
 
+pub mod checkpoints;
 mod event;
 pub mod export;
 mod jsonl;
@@ -23,6 +24,7 @@ pub use ledger::{
     Hash, Head, IndexEntry, Record, audit_index_entries, chain_hash, genesis, leaf_hash,
 };
 pub use policy::{AuditPolicy, MetadataCapture, ParamCapture};
-pub use sink::{AuditSink, SealedEvent, SinkContext, SinkError, SinkStatus};
+pub use checkpoints::{CHECKPOINT_TABLE, StoredCheckpoint};
+pub use sink::{AuditSink, SealedEvent, SinkContext, SinkError, SinkRecorder, SinkStatus};
 pub use table::AUDIT_TABLE;
 pub use verify::{Problem, ProblemKind, VerifyOptions, VerifyReport, verify, verify_with};

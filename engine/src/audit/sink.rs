@@ -31,17 +31,20 @@
 //! }
 //! ```
 
+use super::checkpoints::StoredCheckpoint;
 use super::event::AuditEvent;
 use super::export::chain_before;
 use super::ledger::{Hash, KS_AUDIT, leaf_hash, record_key, split_record};
 use crate::backend::{Direction, StorageBackend, StorageError};
 use crate::catalog::corrupt;
 use crate::codec::DecodeError;
+use crate::database::Core;
 use crate::error::{Error, Result};
+use crate::session::AppEvent;
 use parking_lot::{Condvar, Mutex};
 use std::ops::Bound;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -67,6 +70,48 @@ pub struct SinkContext {
     pub database_id: [u8; 16],
     /// The ledger's Merkle tree, for sinks that sign or prove (checkpoints).
     pub tree: super::tree::TreeReader,
+    /// The way back into the database: SYSTEM events and signed checkpoints.
+    pub recorder: SinkRecorder,
+}
+
+/// What a sink may write into the database it follows: SYSTEM events (a record it had to
+/// quarantine) and signed checkpoints (`__audit_checkpoints`). Keep a clone from
+/// [`AuditSink::resume_after`]. It holds the database weakly: once the database is gone,
+/// every call fails with [`Error::Closed`]; while it closes (a sink's last delivery and
+/// `close`), calls still work.
+#[derive(Clone)]
+pub struct SinkRecorder {
+    core: Weak<Core>,
+}
+
+impl std::fmt::Debug for SinkRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkRecorder")
+            .field("open", &(self.core.strong_count() > 0))
+            .finish()
+    }
+}
+
+impl SinkRecorder {
+    pub(crate) fn new(core: Weak<Core>) -> Self {
+        Self { core }
+    }
+
+    fn core(&self) -> Result<Arc<Core>> {
+        self.core.upgrade().ok_or(Error::Closed)
+    }
+
+    /// Seals a SYSTEM event (user `heliosdb`) in its own commit; returns its seq. The
+    /// follower will offer it to every sink, this one included.
+    pub fn record_system_event(&self, event: AppEvent) -> Result<u64> {
+        self.core()?.record_system(event)
+    }
+
+    /// Stores a signed checkpoint: see
+    /// [`Database::record_checkpoint`](crate::Database::record_checkpoint).
+    pub fn record_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<bool> {
+        self.core()?.store_checkpoint(checkpoint)
+    }
 }
 
 /// A follower sink. Implement it for your own destination and attach it with

@@ -14,6 +14,12 @@ pub fn is_audit_table(name: &str) -> bool {
     name.eq_ignore_ascii_case(AUDIT_TABLE)
 }
 
+/// True when `name` names a read-only system table: `__audit_log` or
+/// `__audit_checkpoints`.
+pub fn is_system_table(name: &str) -> bool {
+    is_audit_table(name) || super::checkpoints::is_checkpoint_table(name)
+}
+
 /// `(column, type, nullable)` of `__audit_log`, in order.
 pub const COLUMNS: [(&str, DataType, bool); 18] = [
     ("id", DataType::Int, false),
