@@ -25,6 +25,9 @@ pub use ledger::{
 };
 pub use policy::{AuditPolicy, MetadataCapture, ParamCapture};
 pub use checkpoints::{CHECKPOINT_TABLE, StoredCheckpoint};
-pub use sink::{AuditSink, SealedEvent, SinkContext, SinkError, SinkRecorder, SinkStatus};
+pub use sink::{
+    AuditSink, MAX_RETRY_AFTER, MAX_WAIT, RetryAfter, SealedEvent, SinkContext, SinkError,
+    SinkRecorder, SinkStatus,
+};
 pub use table::AUDIT_TABLE;
 pub use verify::{Problem, ProblemKind, VerifyOptions, VerifyReport, verify, verify_with};

@@ -51,6 +51,72 @@ use std::time::Duration;
 /// What a sink's hooks return on failure: any error, kept with its source chain.
 pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A delivery error that says when to offer the events again, instead of the follower's
+/// own backoff: a receiver's `Retry-After` (HTTP) or `RetryInfo` (gRPC). Return it boxed
+/// from [`AuditSink::deliver`]; the follower finds it by downcasting.
+///
+/// Without a `source` it is no error at all: the sink asks to be offered the same events
+/// (and any newer ones) after `pause`, to fill a larger batch (a linger). Such a wait is
+/// not shown as the sink's last error, and is honoured even while the database closes,
+/// up to [`MAX_WAIT`] — so a lingering sink still delivers everything on close.
+///
+/// ```
+/// use heliosdb_engine::audit::{RetryAfter, SinkError};
+/// use std::time::Duration;
+/// let busy: SinkError = Box::new(RetryAfter::error(Duration::from_secs(2), "HTTP 429"));
+/// assert!(busy.to_string().contains("HTTP 429"));
+/// let linger: SinkError = Box::new(RetryAfter::wait(Duration::from_millis(5)));
+/// assert!(busy.downcast_ref::<RetryAfter>().is_some() && linger.is::<RetryAfter>());
+/// ```
+#[derive(Debug)]
+pub struct RetryAfter {
+    /// The least time to wait before the next offer.
+    pub pause: Duration,
+    /// The error, or `None` for a wait that is not one.
+    pub source: Option<SinkError>,
+}
+
+/// Longest pause a [`RetryAfter`] may ask for; longer requests are cut to it.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// Longest wait without an error ([`RetryAfter::wait`]) the follower honours.
+pub const MAX_WAIT: Duration = Duration::from_secs(5);
+
+impl RetryAfter {
+    /// A failure: offer the events again after `pause` at the earliest.
+    pub fn error(pause: Duration, source: impl Into<SinkError>) -> Self {
+        Self {
+            pause,
+            source: Some(source.into()),
+        }
+    }
+
+    /// No failure: offer the events again after `pause` (at most [`MAX_WAIT`]).
+    pub fn wait(pause: Duration) -> Self {
+        Self {
+            pause,
+            source: None,
+        }
+    }
+}
+
+impl std::fmt::Display for RetryAfter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.source {
+            Some(source) => write!(f, "{source} (retry in {:?})", self.pause),
+            None => write!(f, "waiting {:?} for more events", self.pause),
+        }
+    }
+}
+
+impl std::error::Error for RetryAfter {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
 /// A sealed event as the ledger holds it: the event (with its seq), its leaf hash and its
 /// chain hash — everything a receiver needs to de-duplicate and verify.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,12 +230,27 @@ pub struct SinkStatus {
     pub head_seq: u64,
     /// The last delivery error, cleared by the next successful delivery.
     pub last_error: Option<String>,
+    /// Event time (microseconds since the Unix epoch) of the oldest event sealed but not
+    /// yet accepted; `None` when the sink is caught up.
+    pub oldest_pending_us: Option<i64>,
 }
 
 impl SinkStatus {
     /// Events sealed but not yet accepted by the sink.
     pub fn lag(&self) -> u64 {
         self.head_seq.saturating_sub(self.delivered_seq)
+    }
+
+    /// How far behind the sink is in time: from the oldest event it has not accepted to
+    /// now (zero when caught up).
+    pub fn lag_time(&self) -> Duration {
+        let Some(oldest) = self.oldest_pending_us else {
+            return Duration::ZERO;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        Duration::from_micros(u64::try_from(now.saturating_sub(oldest)).unwrap_or(0))
     }
 }
 
@@ -256,13 +337,16 @@ pub fn read_after(
 
 /// A running follower: its thread, its status and how to stop it.
 pub(crate) struct Follower {
+    backend: Arc<dyn StorageBackend>,
     stop: Arc<AtomicBool>,
     signal: Arc<HeadSignal>,
     status: Arc<Mutex<SinkStatus>>,
     thread: Option<JoinHandle<()>>,
 }
 
-/// Pause after the first failed delivery; doubles up to [`MAX_RETRY_PAUSE`].
+/// Pause after the first failed delivery; doubles up to [`MAX_RETRY_PAUSE`]. Each sleep
+/// is jittered to between half and all of the pause, so sinks failing together (one
+/// receiver down for many databases) do not retry in lockstep.
 const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(50);
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 /// How long a follower sleeps without news before it looks at the head again.
@@ -284,12 +368,17 @@ impl Follower {
             delivered_seq: 0,
             head_seq: signal.get(),
             last_error: None,
+            oldest_pending_us: None,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let batch_size = batch_size.max(1);
         let thread = {
-            let (stop, signal, status) =
-                (Arc::clone(&stop), Arc::clone(&signal), Arc::clone(&status));
+            let (stop, signal, status, backend) = (
+                Arc::clone(&stop),
+                Arc::clone(&signal),
+                Arc::clone(&status),
+                Arc::clone(&backend),
+            );
             std::thread::Builder::new()
                 .name(format!("heliosdb-sink-{name}"))
                 .spawn(move || {
@@ -305,6 +394,7 @@ impl Follower {
                 .map_err(|e| Error::Storage(StorageError::Io(e)))?
         };
         Ok(Follower {
+            backend,
             stop,
             signal,
             status,
@@ -315,6 +405,13 @@ impl Follower {
     pub(crate) fn status(&self) -> SinkStatus {
         let mut status = self.status.lock().clone();
         status.head_seq = self.signal.get();
+        if status.lag() > 0 {
+            // The oldest waiting event's time, read from the ledger (the backlog is never
+            // held in memory); unknown when the read fails.
+            status.oldest_pending_us = read_after(&*self.backend, status.delivered_seq, 1)
+                .ok()
+                .and_then(|(_, events)| events.first().map(|e| e.event.timestamp_us));
+        }
         status
     }
 
@@ -351,17 +448,41 @@ impl Run<'_> {
         self.status.lock().last_error = Some(format!("{what}: {error}"));
     }
 
-    /// Sleeps `pause` unless asked to stop; returns false when stopping.
-    fn back_off(&self, pause: &mut Duration) -> bool {
-        let deadline = std::time::Instant::now() + *pause;
+    /// Sleeps `pause`, jittered, but at least `floor` (a sink's [`RetryAfter`]), unless
+    /// asked to stop; then doubles `pause`. Returns false when stopping.
+    fn back_off(&self, pause: &mut Duration, floor: Duration) -> bool {
+        let sleep = pause.mul_f64(0.5 + 0.5 * jitter()).max(floor);
+        let deadline = std::time::Instant::now() + sleep;
         while std::time::Instant::now() < deadline {
             if self.stopping() {
                 return false;
             }
-            std::thread::sleep(Duration::from_millis(10).min(*pause));
+            std::thread::sleep(Duration::from_millis(10).min(sleep));
         }
         *pause = (*pause * 2).min(MAX_RETRY_PAUSE);
         true
+    }
+
+    /// Handles a failed delivery; returns false when the follower should stop.
+    fn delivery_failed(&self, error: &SinkError, pause: &mut Duration) -> bool {
+        match error.downcast_ref::<RetryAfter>() {
+            // Not an error: the sink waits for more events, even while closing.
+            Some(RetryAfter {
+                pause: wait,
+                source: None,
+            }) => {
+                std::thread::sleep((*wait).min(MAX_WAIT));
+                true
+            }
+            Some(retry) => {
+                self.failed("deliver", error);
+                self.back_off(pause, retry.pause.min(MAX_RETRY_AFTER))
+            }
+            None => {
+                self.failed("deliver", error);
+                self.back_off(pause, Duration::ZERO)
+            }
+        }
     }
 
     fn follow(&self, sink: &mut dyn AuditSink, context: &SinkContext) {
@@ -371,7 +492,7 @@ impl Run<'_> {
                 Ok(cursor) => break cursor,
                 Err(error) => {
                     self.failed("resume", &error);
-                    if !self.back_off(&mut pause) {
+                    if !self.back_off(&mut pause, Duration::ZERO) {
                         return;
                     }
                 }
@@ -394,7 +515,7 @@ impl Run<'_> {
                 Ok(read) => read,
                 Err(error) => {
                     self.failed("read ledger", &error);
-                    if !self.back_off(&mut pause) {
+                    if !self.back_off(&mut pause, Duration::ZERO) {
                         break;
                     }
                     continue;
@@ -413,8 +534,7 @@ impl Run<'_> {
                     status.last_error = None;
                 }
                 Err(error) => {
-                    self.failed("deliver", &error);
-                    if !self.back_off(&mut pause) {
+                    if !self.delivery_failed(&error, &mut pause) {
                         break;
                     }
                 }
@@ -424,4 +544,17 @@ impl Run<'_> {
             self.failed("close", &error);
         }
     }
+}
+
+/// A pseudo-random number in `[0, 1)`, different on every call: SipHash of the clock under
+/// the fresh random keys `RandomState` draws (good enough to spread retries).
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    hasher.write_u128(nanos);
+    // The top 53 bits make an exactly representable fraction.
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }

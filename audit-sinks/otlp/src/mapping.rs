@@ -1,0 +1,377 @@
+//! From sealed audit events to OTLP log records (`docs/OTLP.md` §1 documents every field).
+//!
+//! One export request holds one `ResourceLogs` per run of consecutive events with the same
+//! `service.name`, each with one `ScopeLogs` (`heliosdb.audit`), so the records of a
+//! request, read in order, are in seq order.
+
+use heliosdb_engine::audit::{AuditEvent, SealedEvent};
+use heliosdb_engine::classify::EventClass;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value::Value,
+};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+
+/// Name of the instrumentation scope every record is exported under.
+pub const SCOPE_NAME: &str = "heliosdb.audit";
+
+/// `service.name` when neither the configuration nor the event names an application.
+pub const DEFAULT_SERVICE_NAME: &str = "heliosdb";
+
+/// What the mapping needs besides the events: who exports them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mapping {
+    /// `service.name` for every record; when empty, each event's `application` (or
+    /// [`DEFAULT_SERVICE_NAME`] when that is empty too).
+    pub service_name: String,
+    /// The followed database's id, hex: `service.instance.id` and the prefix of every
+    /// `heliosdb.audit.event_id`.
+    pub database_id: String,
+}
+
+/// How an event's outcome maps to a severity and an `error.type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// INFO, WARN or ERROR.
+    pub severity: SeverityNumber,
+    /// The error kind (`sql`, `permission`, `storage`, ..., `_OTHER`); `None` on success.
+    pub error_type: Option<&'static str>,
+}
+
+/// Error kinds a statement's own input or permissions cause (WARN), by the start of the
+/// error text the engine records (`heliosdb_engine::Error`'s messages); the same kind
+/// names as `Error::kind()`.
+const STATEMENT_ERRORS: [(&str, &str); 10] = [
+    ("SQL error:", "sql"),
+    ("parameter $", "param"),
+    ("out of range:", "param"),
+    ("transaction error:", "transaction"),
+    ("not supported:", "unsupported"),
+    ("constraint violation:", "constraint"),
+    ("cannot store key in table", "constraint"),
+    ("transaction conflict:", "concurrency"),
+    ("database is busy:", "concurrency"),
+    ("__audit", "permission"),
+];
+
+/// Error kinds of the engine itself (ERROR).
+const ENGINE_ERRORS: [(&str, &str); 6] = [
+    ("configuration error:", "config"),
+    ("checkpoint refused:", "integrity"),
+    ("the database is closed", "closed"),
+    ("corrupt ", "storage"),
+    ("database format version", "storage"),
+    ("internal error:", "internal"),
+];
+
+/// The severity rule: INFO for a success; WARN for a statement the engine refused or
+/// that failed on its own input (SQL, parameter, constraint, permission, concurrency
+/// errors) and for a failure recorded without an error text (a denied login, a failed
+/// application action); ERROR for everything else: an error of the engine or its
+/// storage, including error texts this version does not recognise.
+pub fn outcome(event: &AuditEvent) -> Outcome {
+    if event.success {
+        return Outcome {
+            severity: SeverityNumber::Info,
+            error_type: None,
+        };
+    }
+    let Some(error) = event.error.as_deref() else {
+        return Outcome {
+            severity: SeverityNumber::Warn,
+            error_type: Some("_OTHER"),
+        };
+    };
+    let read_only = error.contains(" is read-only: ");
+    if let Some((_, kind)) = STATEMENT_ERRORS
+        .iter()
+        .find(|(prefix, _)| error.starts_with(prefix) && (*prefix != "__audit" || read_only))
+    {
+        return Outcome {
+            severity: SeverityNumber::Warn,
+            error_type: Some(kind),
+        };
+    }
+    let kind = ENGINE_ERRORS
+        .iter()
+        .find(|(prefix, _)| error.starts_with(prefix))
+        .map_or("_OTHER", |(_, kind)| kind);
+    Outcome {
+        severity: SeverityNumber::Error,
+        error_type: Some(kind),
+    }
+}
+
+fn severity_text(severity: SeverityNumber) -> &'static str {
+    match severity {
+        SeverityNumber::Info => "INFO",
+        SeverityNumber::Warn => "WARN",
+        _ => "ERROR",
+    }
+}
+
+fn class_name(class: EventClass) -> &'static str {
+    match class {
+        EventClass::Ddl => "ddl",
+        EventClass::Dml => "dml",
+        EventClass::Select => "select",
+        EventClass::Txn => "txn",
+        EventClass::Auth => "auth",
+        EventClass::System => "system",
+        EventClass::App => "app",
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        // Writing into a String cannot fail.
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+fn string(s: impl Into<String>) -> Option<AnyValue> {
+    Some(AnyValue {
+        value: Some(Value::StringValue(s.into())),
+    })
+}
+
+fn kv(key: impl Into<String>, value: Option<AnyValue>) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value,
+        ..KeyValue::default()
+    }
+}
+
+fn int(value: u64) -> Option<AnyValue> {
+    Some(AnyValue {
+        value: Some(Value::IntValue(i64::try_from(value).unwrap_or(i64::MAX))),
+    })
+}
+
+fn unix_nanos(us: i64) -> u64 {
+    u64::try_from(us).unwrap_or(0).saturating_mul(1000)
+}
+
+impl Mapping {
+    /// The `service.name` of `event`'s record.
+    pub fn service_name<'a>(&'a self, event: &'a AuditEvent) -> &'a str {
+        if !self.service_name.is_empty() {
+            &self.service_name
+        } else if !event.application.is_empty() {
+            &event.application
+        } else {
+            DEFAULT_SERVICE_NAME
+        }
+    }
+
+    /// `"<database id hex>:<seq>"`: the receiver's de-duplication key.
+    pub fn event_id(&self, seq: u64) -> String {
+        format!("{}:{seq}", self.database_id)
+    }
+
+    fn resource(&self, service_name: &str) -> Resource {
+        Resource {
+            attributes: vec![
+                kv("service.name", string(service_name)),
+                kv("service.instance.id", string(self.database_id.clone())),
+            ],
+            ..Resource::default()
+        }
+    }
+
+    /// The log record of one sealed event; `observed_us` is the export time.
+    pub fn log_record(&self, sealed: &SealedEvent, observed_us: i64) -> LogRecord {
+        let event = &sealed.event;
+        let outcome = outcome(event);
+        let mut attributes = vec![
+            kv("db.system.name", string("heliosdb")),
+            kv("db.operation.name", string(event.operation.clone())),
+        ];
+        if !event.database.is_empty() {
+            attributes.push(kv("db.namespace", string(event.database.clone())));
+        }
+        if let [target] = event.targets.as_slice() {
+            attributes.push(kv("db.collection.name", string(target.clone())));
+        }
+        if !event.query.is_empty() {
+            attributes.push(kv("db.query.text", string(event.query.clone())));
+        }
+        for (i, param) in event.params.iter().enumerate() {
+            attributes.push(kv(format!("db.query.parameter.{i}"), string(param.clone())));
+        }
+        if let Some(kind) = outcome.error_type {
+            attributes.push(kv("db.response.status_code", string(kind)));
+            attributes.push(kv("error.type", string(kind)));
+        }
+        if let Some(error) = &event.error {
+            attributes.push(kv("heliosdb.audit.error", string(error.clone())));
+        }
+        if !event.client_addr.is_empty() {
+            attributes.push(kv("client.address", string(event.client_addr.clone())));
+        }
+        if !event.user.is_empty() {
+            attributes.push(kv("user.name", string(event.user.clone())));
+            attributes.push(kv("enduser.id", string(event.user.clone())));
+        }
+        attributes.push(kv("session.id", string(event.session_id.to_string())));
+        if !event.application.is_empty() {
+            attributes.push(kv(
+                "heliosdb.audit.application",
+                string(event.application.clone()),
+            ));
+        }
+        attributes.extend([
+            kv("heliosdb.audit.event_id", string(self.event_id(event.seq))),
+            kv("heliosdb.audit.seq", int(event.seq)),
+            kv("heliosdb.audit.class", string(event.class.to_string())),
+            kv("heliosdb.audit.success", bool_value(event.success)),
+            kv("heliosdb.audit.chain_hash", string(hex(&sealed.chain))),
+            kv("heliosdb.audit.leaf_hash", string(hex(&sealed.leaf))),
+            kv("heliosdb.audit.affected_rows", int(event.rows)),
+            kv("heliosdb.audit.duration_us", int(event.duration_us)),
+        ]);
+        if !event.targets.is_empty() {
+            let targets = event.targets.iter().map(|t| AnyValue {
+                value: Some(Value::StringValue(t.clone())),
+            });
+            attributes.push(kv(
+                "heliosdb.audit.targets",
+                Some(AnyValue {
+                    value: Some(Value::ArrayValue(ArrayValue {
+                        values: targets.collect(),
+                    })),
+                }),
+            ));
+        }
+        if event.query_truncated {
+            attributes.push(kv("heliosdb.audit.query_truncated", bool_value(true)));
+        }
+        for (key, value) in &event.custom {
+            attributes.push(kv(
+                format!("heliosdb.audit.custom.{key}"),
+                string(value.clone()),
+            ));
+        }
+        LogRecord {
+            time_unix_nano: unix_nanos(event.timestamp_us),
+            observed_time_unix_nano: unix_nanos(observed_us),
+            severity_number: outcome.severity as i32,
+            severity_text: severity_text(outcome.severity).to_owned(),
+            body: string(body(event)),
+            attributes,
+            event_name: format!("db.audit.{}", class_name(event.class)),
+            ..LogRecord::default()
+        }
+    }
+
+    /// The export request for `events` (in seq order), observed at `observed_us`.
+    pub fn request(&self, events: &[SealedEvent], observed_us: i64) -> ExportLogsServiceRequest {
+        let mut resource_logs: Vec<ResourceLogs> = Vec::new();
+        let mut current: Option<&str> = None;
+        for sealed in events {
+            let service = self.service_name(&sealed.event);
+            let record = self.log_record(sealed, observed_us);
+            match resource_logs.last_mut() {
+                Some(last) if current == Some(service) => {
+                    if let Some(scope) = last.scope_logs.last_mut() {
+                        scope.log_records.push(record);
+                    }
+                }
+                _ => {
+                    current = Some(service);
+                    resource_logs.push(ResourceLogs {
+                        resource: Some(self.resource(service)),
+                        scope_logs: vec![ScopeLogs {
+                            scope: Some(InstrumentationScope {
+                                name: SCOPE_NAME.to_owned(),
+                                version: env!("CARGO_PKG_VERSION").to_owned(),
+                                ..InstrumentationScope::default()
+                            }),
+                            log_records: vec![record],
+                            ..ScopeLogs::default()
+                        }],
+                        ..ResourceLogs::default()
+                    });
+                }
+            }
+        }
+        ExportLogsServiceRequest { resource_logs }
+    }
+}
+
+fn bool_value(value: bool) -> Option<AnyValue> {
+    Some(AnyValue {
+        value: Some(Value::BoolValue(value)),
+    })
+}
+
+/// `"<OPERATION> <target, ...>"`, then `: <error>` for a failure.
+fn body(event: &AuditEvent) -> String {
+    let mut body = event.operation.clone();
+    if !event.targets.is_empty() {
+        body.push(' ');
+        body.push_str(&event.targets.join(", "));
+    }
+    match (&event.error, event.success) {
+        (Some(error), _) => {
+            body.push_str(": ");
+            body.push_str(error);
+        }
+        (None, false) => body.push_str(": failed"),
+        (None, true) => {}
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(error: Option<&str>) -> AuditEvent {
+        AuditEvent {
+            success: false,
+            error: error.map(str::to_owned),
+            ..AuditEvent::default()
+        }
+    }
+
+    #[test]
+    fn severity_follows_the_documented_rule() {
+        let ok = outcome(&AuditEvent {
+            success: true,
+            ..AuditEvent::default()
+        });
+        assert_eq!(ok.severity, SeverityNumber::Info);
+        assert_eq!(ok.error_type, None);
+        for (text, kind) in [
+            ("SQL error: no such table", "sql"),
+            ("constraint violation: duplicate key", "constraint"),
+            (
+                "__audit_log is read-only: DELETE is not allowed (the attempt has been recorded)",
+                "permission",
+            ),
+            ("database is busy: another session", "concurrency"),
+        ] {
+            let o = outcome(&failed(Some(text)));
+            assert_eq!(o.severity, SeverityNumber::Warn, "{text}");
+            assert_eq!(o.error_type, Some(kind), "{text}");
+        }
+        let denied = outcome(&failed(None));
+        assert_eq!(denied.severity, SeverityNumber::Warn);
+        for (text, kind) in [
+            ("internal error: x", "internal"),
+            ("corrupt row in keyspace", "storage"),
+            ("disk on fire", "_OTHER"),
+            ("__audit_whatever happened", "_OTHER"),
+        ] {
+            let o = outcome(&failed(Some(text)));
+            assert_eq!(o.severity, SeverityNumber::Error, "{text}");
+            assert_eq!(o.error_type, Some(kind), "{text}");
+        }
+    }
+}

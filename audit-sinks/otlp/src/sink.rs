@@ -1,0 +1,281 @@
+//! [`OtlpSink`]: the follower that exports the audit trail as OTLP log records.
+
+use crate::cursor::{Cursor, CursorState};
+use crate::error::OtlpError;
+use crate::mapping::Mapping;
+use crate::options::{OtlpOptions, Resolved};
+use crate::transport::{Ack, Failure, Transport};
+use heliosdb_engine::AppEvent;
+use heliosdb_engine::audit::export::ExportLine;
+use heliosdb_engine::audit::{
+    AuditSink, Hash, RetryAfter, SealedEvent, SinkContext, SinkError, SinkRecorder,
+};
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Operation of the SYSTEM event recorded when a record is quarantined.
+pub const QUARANTINE_OPERATION: &str = "OTLP_QUARANTINE";
+
+/// A follower sink exporting every sealed event to an OTLP receiver as a log record
+/// (`docs/OTLP.md`). Delivery is at-least-once: the cursor file advances only after the
+/// receiver acknowledged every record of a request with none rejected; a record the
+/// receiver rejects alone `reject_attempts` times in a row is written to the quarantine
+/// file, recorded as a SYSTEM event, and passed over.
+///
+/// ```no_run
+/// use heliosdb_otlp::{OtlpOptions, OtlpSink};
+/// let sink = OtlpSink::new(
+///     OtlpOptions::new("/var/lib/app/otlp.cursor").endpoint("http://collector:4318"),
+/// )?;
+/// // database.attach_sink(Box::new(sink))?;
+/// # Ok::<(), heliosdb_otlp::OtlpError>(())
+/// ```
+#[derive(Debug)]
+pub struct OtlpSink {
+    options: Resolved,
+    transport: Option<Transport>,
+    mapping: Mapping,
+    cursor: Cursor,
+    /// Seq of the last event acknowledged (or quarantined), whether stored yet or not.
+    acked: u64,
+    /// The value the cursor file holds.
+    stored: u64,
+    recorder: Option<SinkRecorder>,
+    /// The first pending seq and when it was first offered, while lingering.
+    lingering: Option<(u64, Instant)>,
+}
+
+impl OtlpSink {
+    /// Resolves `options` against the `OTEL_EXPORTER_OTLP_*` environment and checks
+    /// them; the connection is made on the sink's own thread, on its first delivery.
+    pub fn new(options: OtlpOptions) -> Result<Self, OtlpError> {
+        Ok(Self::from_resolved(options.resolve()?))
+    }
+
+    /// A sink running with exactly `options`.
+    pub fn from_resolved(options: Resolved) -> Self {
+        Self {
+            mapping: Mapping {
+                service_name: options.service_name.clone(),
+                database_id: String::new(),
+            },
+            cursor: Cursor::new(options.cursor_path.clone()),
+            options,
+            transport: None,
+            acked: 0,
+            stored: 0,
+            recorder: None,
+            lingering: None,
+        }
+    }
+
+    /// The options the sink runs with.
+    pub fn options(&self) -> &Resolved {
+        &self.options
+    }
+
+    fn transport(&mut self) -> Result<&mut Transport, OtlpError> {
+        match &mut self.transport {
+            Some(transport) => Ok(transport),
+            slot @ None => Ok(slot.insert(Transport::new(&self.options)?)),
+        }
+    }
+
+    fn send(&mut self, events: &[SealedEvent]) -> Result<Result<Ack, Failure>, OtlpError> {
+        let request = self.mapping.request(events, now_us());
+        Ok(self.transport()?.export(request))
+    }
+
+    fn store_cursor(&mut self) -> Result<(), OtlpError> {
+        if self.acked != self.stored {
+            self.cursor.store(&CursorState {
+                database_id: self.mapping.database_id.clone(),
+                seq: self.acked,
+            })?;
+            self.stored = self.acked;
+        }
+        Ok(())
+    }
+
+    fn retryable(&self, message: String, retry_after: Option<Duration>) -> OtlpError {
+        OtlpError::Export {
+            endpoint: self.options.endpoint.clone(),
+            message,
+            retry_after,
+        }
+    }
+
+    /// Exports `pending` in requests of at most `batch_size` records.
+    fn export(&mut self, pending: &[SealedEvent]) -> Result<(), OtlpError> {
+        for chunk in pending.chunks(self.options.batch_size) {
+            match self.send(chunk)? {
+                Ok(ack) if ack.rejected <= 0 => {
+                    if let Some(last) = chunk.last() {
+                        self.acked = last.event.seq;
+                    }
+                }
+                Ok(_) | Err(Failure::BadData { .. }) => self.one_by_one(chunk)?,
+                Err(Failure::Retryable {
+                    message,
+                    retry_after,
+                }) => return Err(self.retryable(message, retry_after)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends each record of a request the receiver rejected (in part or whole) alone,
+    /// quarantining those it rejects `reject_attempts` times in a row.
+    fn one_by_one(&mut self, chunk: &[SealedEvent]) -> Result<(), OtlpError> {
+        for sealed in chunk {
+            let mut reason = String::new();
+            let mut accepted = false;
+            for _ in 0..self.options.reject_attempts {
+                match self.send(std::slice::from_ref(sealed))? {
+                    Ok(ack) if ack.rejected <= 0 => {
+                        accepted = true;
+                        break;
+                    }
+                    Ok(ack) => {
+                        reason = format!("partial success, rejected: {}", ack.message);
+                    }
+                    Err(Failure::BadData { message }) => reason = message,
+                    Err(Failure::Retryable {
+                        message,
+                        retry_after,
+                    }) => return Err(self.retryable(message, retry_after)),
+                }
+            }
+            if !accepted {
+                self.quarantine(sealed, &reason)?;
+            }
+            self.acked = sealed.event.seq;
+        }
+        Ok(())
+    }
+
+    /// Appends `sealed` to the quarantine file (fsynced), records a SYSTEM event, and
+    /// stores the cursor past it.
+    fn quarantine(&mut self, sealed: &SealedEvent, reason: &str) -> Result<(), OtlpError> {
+        let path = self.options.quarantine_path.clone();
+        let seq = sealed.event.seq;
+        let line = serde_json::json!({
+            "event_id": self.mapping.event_id(seq),
+            "quarantined_at_us": now_us(),
+            "endpoint": self.options.endpoint,
+            "reason": reason,
+            "event": ExportLine::new(sealed.event.clone(), &sealed.leaf, &sealed.chain, None),
+        });
+        let mut text = line.to_string();
+        text.push('\n');
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(OtlpError::file(dir, "cannot create the directory"))?;
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(OtlpError::file(&path, "cannot open the quarantine file"))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_data())
+            .map_err(OtlpError::file(&path, "cannot write the quarantine file"))?;
+        if let Some(recorder) = &self.recorder {
+            let event = AppEvent::new(QUARANTINE_OPERATION)
+                .target("__audit_log")
+                .detail(format!(
+                    "sink {}: {} rejected the record of seq {seq} {} times in a row ({reason}); it is kept in {}",
+                    self.options.name,
+                    self.options.endpoint,
+                    self.options.reject_attempts,
+                    path.display()
+                ))
+                .custom("sink", self.options.name.clone())
+                .custom("quarantined_seq", seq.to_string())
+                .custom("quarantine_file", path.display().to_string())
+                .failed();
+            recorder
+                .record_system_event(event)
+                .map_err(|source| OtlpError::Record { seq, source })?;
+        }
+        self.acked = seq;
+        self.store_cursor()
+    }
+}
+
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+impl AuditSink for OtlpSink {
+    fn name(&self) -> &str {
+        &self.options.name
+    }
+
+    fn resume_after(&mut self, context: &SinkContext) -> Result<u64, SinkError> {
+        self.mapping.database_id = hex(&context.database_id);
+        self.recorder = Some(context.recorder.clone());
+        self.acked = self.cursor.load(&self.mapping.database_id)?;
+        self.stored = self.acked;
+        // The transport (and for gRPC its runtime) lives on this thread from now on.
+        self.transport()?;
+        Ok(self.acked)
+    }
+
+    fn deliver(&mut self, _prev_chain: &Hash, events: &[SealedEvent]) -> Result<(), SinkError> {
+        if self.mapping.database_id.is_empty() {
+            return Err(OtlpError::NotStarted.into());
+        }
+        // After a partial delivery the follower offers from its own cursor again.
+        let done = events
+            .iter()
+            .take_while(|e| e.event.seq <= self.acked)
+            .count();
+        let pending = &events[done..];
+        let Some(first) = pending.first().map(|e| e.event.seq) else {
+            return Ok(());
+        };
+        let linger = self.options.linger;
+        if !linger.is_zero() && pending.len() < self.options.batch_size {
+            let since = match self.lingering {
+                Some((seq, since)) if seq == first => since,
+                _ => self.lingering.insert((first, Instant::now())).1,
+            };
+            if let Some(left) = linger.checked_sub(since.elapsed()).filter(|l| !l.is_zero()) {
+                return Err(Box::new(RetryAfter::wait(left)));
+            }
+        }
+        self.lingering = None;
+        let exported = self.export(pending);
+        // Progress made before a failure is kept: it is not offered again.
+        let stored = self.store_cursor();
+        match exported {
+            Err(OtlpError::Export {
+                endpoint,
+                message,
+                retry_after: Some(pause),
+            }) => Err(Box::new(RetryAfter::error(
+                pause,
+                OtlpError::Export {
+                    endpoint,
+                    message,
+                    retry_after: Some(pause),
+                },
+            ))),
+            Err(error) => Err(error.into()),
+            Ok(()) => Ok(stored?),
+        }
+    }
+
+    fn close(&mut self) -> Result<(), SinkError> {
+        self.transport = None;
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
