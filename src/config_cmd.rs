@@ -90,13 +90,20 @@ pub fn sinks(db: &Database, wait_secs: u64, mut out: impl Write) -> anyhow::Resu
         return Ok(());
     }
     for sink in &status {
+        // Lag in events, and in time from the oldest event still waiting.
+        let lag = match sink.lag() {
+            0 => "lag 0".to_owned(),
+            events => format!(
+                "lag {events} events, {:.1} s",
+                sink.lag_time().as_secs_f64()
+            ),
+        };
         writeln!(
             out,
-            "{}: delivered {} of {} (lag {}){}",
+            "{}: delivered {} of {} ({lag}){}",
             sink.name,
             sink.delivered_seq,
             sink.head_seq,
-            sink.lag(),
             sink.last_error
                 .as_deref()
                 .map(|e| format!("; last error: {e}"))

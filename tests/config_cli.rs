@@ -181,3 +181,90 @@ fn audit_sinks_reports_delivery() {
         1
     );
 }
+
+/// A minimal OTLP/HTTP receiver: answers every request 200 with an empty body (a full
+/// success) and counts the requests. The real receiver with failure injection is in
+/// `audit-sinks/otlp/tests`.
+fn accept_all_otlp() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = std::sync::Arc::clone(&requests);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let counter = std::sync::Arc::clone(&counter);
+            std::thread::spawn(move || {
+                let mut writer = stream.try_clone().expect("clone");
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut length = 0;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let header = line.trim_end().to_ascii_lowercase();
+                        if let Some(value) = header.strip_prefix("content-length:") {
+                            length = value.trim().parse().expect("length");
+                        }
+                        if header.is_empty() {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).expect("body");
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    writer
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                        .expect("answer");
+                }
+            });
+        }
+    });
+    (addr, requests)
+}
+
+#[test]
+fn audit_sinks_reports_otlp_export_and_its_lag() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("db");
+    let output = heliosdb(&["--db", path(&db), "sql", "CREATE TABLE t (a INTEGER)"]);
+    assert_exit(&output, 0);
+    // The receiver is down: the event waits, `audit sinks` shows the lag and the error.
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let config = |addr: std::net::SocketAddr| {
+        format!(
+            "[[audit.sinks]]\nkind = \"otlp\"\nendpoint = \"http://{addr}\"\ncursor = \"../otlp.cursor\"\ntimeout_ms = 1000\n"
+        )
+    };
+    write(&db, "heliosdb.toml", &config(down));
+    let output = heliosdb(&["--db", path(&db), "audit", "sinks", "--wait", "1"]);
+    assert_exit(&output, 0);
+    let text = stdout(&output);
+    assert!(
+        text.starts_with("otlp: delivered 0 of 1 (lag 1 events, "),
+        "{text}"
+    );
+    assert!(
+        text.contains("last error: deliver: export to http://"),
+        "{text}"
+    );
+    // Up: the sink catches up; the cursor file records it.
+    let (addr, requests) = accept_all_otlp();
+    write(&db, "heliosdb.toml", &config(addr));
+    let output = heliosdb(&["--db", path(&db), "audit", "sinks"]);
+    assert_exit(&output, 0);
+    let text = stdout(&output);
+    assert!(text.contains("otlp: delivered 1 of 1 (lag 0)"), "{text}");
+    assert!(requests.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    let cursor = std::fs::read_to_string(dir.path().join("otlp.cursor")).expect("cursor");
+    assert!(cursor.contains("\"seq\":1"), "{cursor}");
+}

@@ -88,11 +88,6 @@ pub(crate) fn explain(message: &str) -> (String, Option<String>) {
         return (message.to_owned(), None);
     };
     let mut text = format!("unknown {what} `{offender}`");
-    if !kind && *offender == "otlp" {
-        text.push_str(&format!(
-            " (the {offender} sink is not available in this version)"
-        ));
-    }
     match nearest(offender, expected) {
         Some(suggestion) => text.push_str(&format!("; did you mean `{suggestion}`?")),
         None if expected.is_empty() => {}

@@ -30,7 +30,7 @@ mod show;
 pub use error::ConfigError;
 pub use model::{
     AuditConfig, CaptureMetadata, CheckpointConfig, ConfigFile, DatabaseConfig, Durability,
-    JsonlFileConfig, RedactionMode, SinkConfig, limits,
+    JsonlFileConfig, OtlpCompression, OtlpConfig, OtlpProtocol, RedactionMode, SinkConfig, limits,
 };
 pub use preset::Preset;
 
@@ -39,6 +39,7 @@ use heliosdb_engine::audit::{
     AuditPolicy, AuditSink, JsonlFileSink, MetadataCapture, ParamCapture,
 };
 use heliosdb_engine::{DatabaseOptions, DurabilityMode};
+use heliosdb_otlp::{Compression, OtlpOptions, OtlpSink, Protocol};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -372,6 +373,22 @@ impl Config {
                     ));
                 }
                 SinkConfig::Checkpoint(_) => {}
+                SinkConfig::Otlp(otlp) if otlp.cursor.trim().is_empty() => {
+                    return Err(conflict("an otlp sink needs a `cursor` file path"));
+                }
+                SinkConfig::Otlp(otlp) => {
+                    let same = audit.sinks[..i].iter().find_map(|other| match other {
+                        SinkConfig::Otlp(o) if o.name == otlp.name || o.cursor == otlp.cursor => {
+                            Some(o)
+                        }
+                        _ => None,
+                    });
+                    if same.is_some() {
+                        return Err(conflict(
+                            "two otlp sinks share a `name` or a `cursor` file; give each its own",
+                        ));
+                    }
+                }
             }
         }
         if audit.require_checkpoints
@@ -518,9 +535,51 @@ impl Config {
                         Duration::from_secs(c.every_seconds),
                     )));
                 }
+                SinkConfig::Otlp(otlp) => {
+                    let sink =
+                        OtlpSink::new(self.otlp_options(otlp)).map_err(|e| ConfigError::Sink {
+                            key: format!("audit.sinks[{i}]"),
+                            message: e.to_string(),
+                        })?;
+                    sinks.push(Box::new(sink));
+                }
             }
         }
         Ok(sinks)
+    }
+
+    /// The options of an `otlp` sink entry (its unset values still to be filled from
+    /// the `OTEL_EXPORTER_OTLP_*` environment).
+    pub fn otlp_options(&self, otlp: &OtlpConfig) -> OtlpOptions {
+        let mut options = OtlpOptions::new(self.resolve_path(otlp.cursor.trim()))
+            .name(otlp.name.clone())
+            .batch_size(usize::try_from(otlp.batch_size).unwrap_or(usize::MAX))
+            .linger(Duration::from_millis(otlp.linger_ms))
+            .service_name(otlp.service_name.clone())
+            .reject_attempts(u32::try_from(otlp.reject_attempts).unwrap_or(u32::MAX));
+        options.headers = otlp.headers.clone();
+        if !otlp.endpoint.trim().is_empty() {
+            options = options.endpoint(otlp.endpoint.trim());
+        }
+        if let Some(protocol) = otlp.protocol {
+            options = options.protocol(match protocol {
+                OtlpProtocol::HttpProtobuf => Protocol::HttpProtobuf,
+                OtlpProtocol::Grpc => Protocol::Grpc,
+            });
+        }
+        if let Some(compression) = otlp.compression {
+            options = options.compression(match compression {
+                OtlpCompression::None => Compression::None,
+                OtlpCompression::Gzip => Compression::Gzip,
+            });
+        }
+        if otlp.timeout_ms > 0 {
+            options = options.timeout(Duration::from_millis(otlp.timeout_ms));
+        }
+        if !otlp.quarantine.trim().is_empty() {
+            options = options.quarantine_path(self.resolve_path(otlp.quarantine.trim()));
+        }
+        options
     }
 
     /// The resolved configuration as TOML, each value commented with its source (what

@@ -4,6 +4,7 @@
 
 use crate::preset::Preset;
 use serde::{Deserialize, Deserializer, Serialize, de};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// A whole `heliosdb.toml`.
@@ -206,6 +207,118 @@ pub enum SinkConfig {
     JsonlFile(JsonlFileConfig),
     /// Signed checkpoints of the ledger appended to a file.
     Checkpoint(CheckpointConfig),
+    /// Every event exported to an OpenTelemetry (OTLP) receiver as a log record.
+    Otlp(OtlpConfig),
+}
+
+/// `protocol` of an `otlp` sink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OtlpProtocol {
+    /// OTLP/HTTP with protobuf bodies.
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    /// OTLP/gRPC.
+    #[serde(rename = "grpc")]
+    Grpc,
+}
+
+/// `compression` of an `otlp` sink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OtlpCompression {
+    /// None.
+    None,
+    /// gzip.
+    Gzip,
+}
+
+/// `kind = "otlp"`. Unset `endpoint`, `protocol`, `headers`, `compression` and
+/// `timeout_ms` come from the `OTEL_EXPORTER_OTLP_[LOGS_]*` environment variables, then
+/// from the defaults (`docs/OTLP.md`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// The sink's name in `audit sinks` and errors.
+    #[serde(default = "default_otlp_name")]
+    pub name: String,
+    /// Receiver URL (`http://collector:4318`); empty for the environment or localhost.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub endpoint: String,
+    /// `http/protobuf` or `grpc`; unset for the environment or `http/protobuf`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<OtlpProtocol>,
+    /// Request headers (gRPC metadata), e.g. an `authorization` token.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// `gzip` or `none`; unset for the environment or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<OtlpCompression>,
+    /// Longest an export request may take, in milliseconds; 0 for the environment or
+    /// 10,000.
+    #[serde(default, deserialize_with = "otlp_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Most events per export request.
+    #[serde(
+        default = "default_otlp_batch_size",
+        deserialize_with = "otlp_batch_size"
+    )]
+    pub batch_size: u64,
+    /// How long a request of fewer than `batch_size` events may wait for more, in
+    /// milliseconds (0 sends at once).
+    #[serde(default, deserialize_with = "otlp_linger_ms")]
+    pub linger_ms: u64,
+    /// `service.name` of every record; empty for each event's application.
+    #[serde(default)]
+    pub service_name: String,
+    /// The cursor file (last acknowledged seq), relative to the configuration file's
+    /// directory.
+    #[serde(default = "default_otlp_cursor")]
+    pub cursor: String,
+    /// Where permanently rejected records are kept; empty for `<cursor>.quarantine.jsonl`.
+    #[serde(default)]
+    pub quarantine: String,
+    /// Rejections in a row, of a record sent alone, that quarantine it.
+    #[serde(
+        default = "default_otlp_reject_attempts",
+        deserialize_with = "otlp_reject_attempts"
+    )]
+    pub reject_attempts: u64,
+}
+
+impl OtlpConfig {
+    /// An `otlp` sink with every default, exporting to `endpoint`.
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        Self {
+            name: default_otlp_name(),
+            endpoint: endpoint.into(),
+            protocol: None,
+            headers: BTreeMap::new(),
+            compression: None,
+            timeout_ms: 0,
+            batch_size: default_otlp_batch_size(),
+            linger_ms: 0,
+            service_name: String::new(),
+            cursor: default_otlp_cursor(),
+            quarantine: String::new(),
+            reject_attempts: default_otlp_reject_attempts(),
+        }
+    }
+}
+
+fn default_otlp_name() -> String {
+    "otlp".to_owned()
+}
+
+fn default_otlp_batch_size() -> u64 {
+    512
+}
+
+fn default_otlp_cursor() -> String {
+    "otlp.cursor".to_owned()
+}
+
+fn default_otlp_reject_attempts() -> u64 {
+    3
 }
 
 /// `kind = "checkpoint"`: exactly one of `key` and `key_env` names the signing key.
@@ -299,6 +412,10 @@ ranged! {
     retention_days: 0, limits::MAX_RETENTION_DAYS, "a number of days (0 keeps events forever)";
     every_events: 1, 1_000_000_000, "a number of events";
     every_seconds: 1, 86_400, "a number of seconds";
+    otlp_timeout_ms: 0, 600_000, "a number of milliseconds (0 for the environment or 10000)";
+    otlp_batch_size: 1, 100_000, "a number of events";
+    otlp_linger_ms: 0, 5_000, "a number of milliseconds";
+    otlp_reject_attempts: 1, 100, "a number of attempts";
 }
 
 fn checksums<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {

@@ -213,9 +213,9 @@ fn invalid_values_state_the_allowed_range() {
             "cannot be turned off",
         ),
         (
-            "[[audit.sinks]]\nkind = \"otlp\"\n",
+            "[[audit.sinks]]\nkind = \"otlpp\"\n",
             "audit.sinks.kind",
-            "not available in this version",
+            "did you mean `otlp`?",
         ),
     ];
     for (text, expected_key, expected) in cases {
@@ -441,6 +441,16 @@ fn every_key_is_documented() {
                 every_seconds: 1,
             },
         ));
+    let mut otlp = heliosdb_config::OtlpConfig::new("http://collector:4318");
+    otlp.protocol = Some(heliosdb_config::OtlpProtocol::Grpc);
+    otlp.compression = Some(heliosdb_config::OtlpCompression::Gzip);
+    otlp.headers
+        .insert("authorization".to_owned(), "Bearer x".to_owned());
+    config
+        .settings
+        .audit
+        .sinks
+        .push(heliosdb_config::SinkConfig::Otlp(otlp));
     let table = toml::Table::try_from(&config.settings).expect("serializes");
     let mut missing = Vec::new();
     let mut stack: Vec<(String, &toml::Table)> = vec![(String::new(), &table)];
@@ -471,5 +481,80 @@ fn every_key_is_documented() {
     assert!(
         missing.is_empty(),
         "keys missing from docs/CONFIG.md: {missing:?}"
+    );
+}
+
+#[test]
+fn an_otlp_sink_is_configured_built_and_shown() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("heliosdb.toml");
+    std::fs::write(
+        &file,
+        r#"[[audit.sinks]]
+kind = "otlp"
+endpoint = "http://collector:4318"
+protocol = "grpc"
+compression = "gzip"
+headers = { authorization = "Bearer s3cr3t" }
+timeout_ms = 2500
+batch_size = 100
+linger_ms = 50
+service_name = "line-3"
+cursor = "state/otlp.cursor"
+"#,
+    )
+    .expect("write");
+    let config = Config::load(Some(&file), &[]).expect("valid");
+    let heliosdb_config::SinkConfig::Otlp(otlp) = &config.settings.audit.sinks[0] else {
+        panic!("an otlp sink");
+    };
+    let options = config
+        .otlp_options(otlp)
+        .resolve_with(|name| {
+            (name == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "http://env:1".to_owned())
+        })
+        .expect("options");
+    assert_eq!(options.endpoint, "http://collector:4318");
+    assert_eq!(options.protocol, heliosdb_otlp::Protocol::Grpc);
+    assert_eq!(options.compression, heliosdb_otlp::Compression::Gzip);
+    assert_eq!(options.headers["authorization"], "Bearer s3cr3t");
+    assert_eq!(options.timeout, std::time::Duration::from_millis(2500));
+    assert_eq!(options.batch_size, 100);
+    assert_eq!(options.cursor_path, dir.path().join("state/otlp.cursor"));
+    assert_eq!(
+        options.quarantine_path,
+        dir.path().join("state/otlp.cursor.quarantine.jsonl")
+    );
+    assert_eq!(config.build_sinks().expect("sinks").len(), 1);
+    // `config show` renders it, and the rendering is itself a valid file.
+    let shown = config.render();
+    assert!(shown.contains("kind = \"otlp\""), "{shown}");
+    assert!(shown.contains("protocol = \"grpc\""), "{shown}");
+    let again = Config::from_toml(&shown).expect("the rendering parses");
+    assert_eq!(again.settings, config.settings);
+}
+
+#[test]
+fn otlp_sink_settings_are_checked() {
+    for (text, expected) in [
+        ("batch_size = 0\n", "a number of events from 1 to 100000"),
+        ("linger_ms = 9000\n", "from 0 to 5000"),
+        ("protocol = \"grcp\"\n", "did you mean `grpc`?"),
+        ("compression = \"zstd\"\n", "expected one of `none`, `gzip`"),
+        ("endpoitn = \"http://x\"\n", "did you mean `endpoint`?"),
+    ] {
+        let toml = format!("[[audit.sinks]]\nkind = \"otlp\"\n{text}");
+        let error = Config::from_toml(&toml).expect_err("invalid").to_string();
+        assert!(error.contains(expected), "{text:?}: {error}");
+    }
+    let two = "[[audit.sinks]]\nkind = \"otlp\"\n[[audit.sinks]]\nkind = \"otlp\"\n";
+    let error = Config::from_toml(two).expect_err("conflict").to_string();
+    assert!(error.contains("share a `name` or a `cursor`"), "{error}");
+    let https_less = "[[audit.sinks]]\nkind = \"otlp\"\nendpoint = \"collector:4318\"\n";
+    let config = Config::from_toml(https_less).expect("valid alone");
+    let error = config.build_sinks().map(|_| ()).expect_err("bad endpoint");
+    assert!(
+        error.to_string().starts_with("audit.sinks[0]: endpoint:"),
+        "{error}"
     );
 }
