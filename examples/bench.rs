@@ -99,6 +99,11 @@ struct Args {
     /// Synthetic events the audit queries run on.
     #[arg(long, default_value_t = 1_000_000)]
     query_events: u64,
+    /// Keep the audit-query databases in this directory and reuse them on the next run
+    /// with the same `--query-events` (handy under a profiler). A temporary directory
+    /// otherwise.
+    #[arg(long)]
+    query_dir: Option<PathBuf>,
     /// Measured runs of each audit query (fewer when `--query-budget` runs out first).
     #[arg(long, default_value_t = 50)]
     query_runs: usize,
@@ -1354,24 +1359,45 @@ fn naive(micros: i64) -> NaiveDateTime {
 fn audit_queries(args: &Args, report: &mut Report) -> anyhow::Result<()> {
     let n = args.query_events;
     let temp = tempfile::tempdir()?;
-    let db_dir = temp.path().join("heliosdb");
-    let sqlite_path = temp.path().join("audit.sqlite");
-    // Catalog and database id first, as any database has them.
-    drop(
-        heliosdb_lite::Database::builder()
-            .path(&db_dir)
-            .audit_policy(AuditPolicy::disabled())
-            .open()?,
-    );
-    let now = heliosdb_lite::chrono::Utc::now().timestamp_micros();
+    let dir = args.query_dir.as_deref().unwrap_or(temp.path());
+    let db_dir = dir.join("heliosdb");
+    let sqlite_path = dir.join("audit.sqlite");
+    // The history's end, kept beside reused databases so their queries ask the same.
+    let end_file = dir.join(format!("history-end-{n}"));
+    let reused = args.query_dir.is_some()
+        && sqlite_path.exists()
+        && std::fs::read_to_string(&end_file).is_ok();
+    let end_us = if reused {
+        std::fs::read_to_string(&end_file)?.trim().parse::<i64>()?
+    } else {
+        if db_dir.exists() {
+            std::fs::remove_dir_all(&db_dir)?;
+        }
+        if sqlite_path.exists() {
+            std::fs::remove_file(&sqlite_path)?;
+        }
+        let now = heliosdb_lite::chrono::Utc::now().timestamp_micros();
+        now - now % HOUR_US - HOUR_US
+    };
     let history = History {
         events: n,
-        end_us: now - now % HOUR_US - HOUR_US,
-        start_us: now - now % HOUR_US - HOUR_US - QUERY_DAYS * DAY_US,
+        end_us,
+        start_us: end_us - QUERY_DAYS * DAY_US,
     };
+    if !reused {
+        // Catalog and database id first, as any database has them.
+        drop(
+            heliosdb_lite::Database::builder()
+                .path(&db_dir)
+                .audit_policy(AuditPolicy::disabled())
+                .open()?,
+        );
+    }
 
     // Build: the same events sealed into the ledger and inserted into SQLite.
-    let (build_helios, build_sqlite) = {
+    let (build_helios, build_sqlite) = if reused {
+        (Duration::ZERO, Duration::ZERO)
+    } else {
         let backend = FjallBackend::open(&db_dir)?;
         let snapshot = backend.snapshot()?;
         let id = snapshot
@@ -1441,14 +1467,18 @@ fn audit_queries(args: &Args, report: &mut Report) -> anyhow::Result<()> {
         conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
         drop(conn);
         drop(backend);
+        if args.query_dir.is_some() {
+            std::fs::write(&end_file, end_us.to_string())?;
+        }
         (in_helios, in_sqlite + started.elapsed())
     };
     // First open: the engine builds the Merkle tree of the events sealed behind its back.
     let started = Instant::now();
     let db = support::open(&db_dir, true)?;
     let first_open = started.elapsed();
+    // A reused database also holds the audited queries of earlier runs.
     ensure!(
-        db.audit_head().seq == n,
+        db.audit_head().seq == n || (reused && db.audit_head().seq > n),
         "the ledger holds {} events",
         db.audit_head().seq
     );

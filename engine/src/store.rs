@@ -41,6 +41,10 @@ use std::iter::Peekable;
 use std::ops::Bound;
 use std::sync::Arc;
 
+mod hint;
+
+pub(crate) use hint::ScanHint;
+
 /// The keyspaces the SQL layer writes; the overlay is ordered by `(space, key)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Space {
@@ -276,19 +280,52 @@ impl<'a> View<'a> {
 
     /// Every `__audit_log` row, in seq order.
     fn audit_rows(self) -> Result<impl Iterator<Item = Result<(Key, Vec<Value>)>> + 'a> {
+        self.audit_rows_in(
+            Bound::Unbounded,
+            Bound::Unbounded,
+            Direction::Forward,
+            hint::AuditRows::default(),
+        )
+    }
+
+    /// The `__audit_log` rows whose record keys are within the bounds.
+    fn audit_rows_in(
+        self,
+        lower: Bound<Vec<u8>>,
+        upper: Bound<Vec<u8>>,
+        direction: Direction,
+        build: hint::AuditRows,
+    ) -> Result<impl Iterator<Item = Result<(Key, Vec<Value>)>> + 'a> {
         Ok(self
-            .scan(
-                Space::Audit,
-                Bound::Unbounded,
-                Bound::Unbounded,
-                Direction::Forward,
-            )?
-            .map(|entry| {
-                let (key, value) = entry?;
-                let record = ledger::decode_record(&key, &value)?;
-                let seq = ledger::seq_as_i64(record.event.seq)?;
-                Ok((Key::I64(seq), audit_table::row(&record)))
+            .scan(Space::Audit, lower, upper, direction)?
+            .filter_map(move |entry| {
+                let built = (|| {
+                    let (key, value) = entry?;
+                    let record = ledger::decode_record(&key, &value)?;
+                    let seq = ledger::seq_as_i64(record.event.seq)?;
+                    Ok(build.build(&record).map(|row| (Key::I64(seq), row)))
+                })();
+                built.transpose()
             }))
+    }
+
+    /// The record of `__audit_log` row `key`, built as `build` says (`Ok(None)` when it
+    /// is missing, `Ok(Some(None))` when it fails the hint's comparisons).
+    fn audit_row_by_key(
+        &self,
+        key: &Key,
+        build: &hint::AuditRows,
+    ) -> Result<Option<Option<Vec<Value>>>> {
+        let Key::I64(seq) = key else {
+            return Ok(None);
+        };
+        let Ok(seq) = u64::try_from(*seq) else {
+            return Ok(None);
+        };
+        let record_key = ledger::record_key(seq);
+        self.get(Space::Audit, &record_key)?
+            .map(|value| ledger::decode_record(&record_key, &value).map(|r| build.build(&r)))
+            .transpose()
     }
 
     fn rows(self, table_id: u64) -> Result<impl Iterator<Item = Result<(Key, Vec<Value>)>> + 'a> {
@@ -508,6 +545,9 @@ pub struct SqlStore {
     /// Narrows the next scan of one table to the rows that can match (see
     /// [`SqlStore::restrict_next_scan`]); taken by that scan.
     restriction: RefCell<Option<(String, Restriction)>>,
+    /// What the running SELECT's WHERE and LIMIT allow the next scan of one table to
+    /// skip (see [`SqlStore::hint_next_scan`]); taken by that scan.
+    hint: RefCell<Option<(String, ScanHint)>>,
     /// Rows handed to GlueSQL by table scans, for tests that prove a plan.
     scanned: std::cell::Cell<u64>,
     /// Rows handed to GlueSQL by index scans.
@@ -551,6 +591,7 @@ impl SqlStore {
             inserting: false,
             records: RefCell::new(HashMap::new()),
             restriction: RefCell::new(None),
+            hint: RefCell::new(None),
             scanned: std::cell::Cell::new(0),
             indexed: std::cell::Cell::new(0),
         }
@@ -567,6 +608,80 @@ impl SqlStore {
     /// Drops a restriction no scan took.
     pub(crate) fn clear_restriction(&self) {
         self.restriction.borrow_mut().take();
+    }
+
+    /// Lets the next scan of `table` skip rows `hint` shows cannot be in the result (see
+    /// the `hint` module). The first scan of the table takes it.
+    pub(crate) fn hint_next_scan(&self, table: &str, hint: ScanHint) {
+        *self.hint.borrow_mut() = Some((table.to_owned(), hint));
+    }
+
+    /// Drops a hint no scan took.
+    pub(crate) fn clear_hint(&self) {
+        self.hint.borrow_mut().take();
+    }
+
+    /// Takes the hint if it is for `table`.
+    fn take_hint(&self, table: &str) -> Option<ScanHint> {
+        let mut slot = self.hint.borrow_mut();
+        match slot.as_ref() {
+            Some((hinted, _)) if hinted == table => slot.take().map(|(_, hint)| hint),
+            _ => None,
+        }
+    }
+
+    /// A table's rows as a hint allows: within the primary-key range its comparisons
+    /// give, and with a limit, in key order up to the rows it needs.
+    fn hinted_rows<'v>(view: View<'v>, record: &TableRecord, hint: &ScanHint) -> Result<Rows<'v>> {
+        let columns = column_refs(&record.schema);
+        let primary = primary_key_column(&record.schema);
+        let prefix = catalog::row_prefix(record.id);
+        let whole = (
+            Bound::Included(prefix.to_vec()),
+            prefix_successor(&prefix).map_or(Bound::Unbounded, Bound::Excluded),
+        );
+        let range = match primary {
+            Some(pk) => hint::byte_range(&prefix, hint.key_range(pk), whole.1.clone()),
+            None => whole,
+        };
+        if hint::is_empty(&range) {
+            return Ok(Box::new(std::iter::empty()));
+        }
+        let first = hint.first.filter(|_| primary.is_some());
+        let direction = match first {
+            Some((true, _)) => Direction::Reverse,
+            _ => Direction::Forward,
+        };
+        let rows = view
+            .scan(Space::Rows, range.0, range.1, direction)?
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode_row_entry(&key, &value)
+            });
+        Ok(match hint.checks(&columns) {
+            Some(checks) => Box::new(hint::satisfying(rows, checks, first.map(|f| f.1))),
+            None => Box::new(rows),
+        })
+    }
+
+    /// `__audit_log` rows as a hint allows (its primary key is the seq).
+    fn hinted_audit_rows<'v>(view: View<'v>, hint: &ScanHint) -> Result<Rows<'v>> {
+        let Some((lower, upper)) = seq_range(hint.key_range("id")) else {
+            return Ok(Box::new(std::iter::empty()));
+        };
+        let direction = match hint.first {
+            Some((true, _)) => Direction::Reverse,
+            _ => Direction::Forward,
+        };
+        let rows = view.audit_rows_in(lower, upper, direction, hint::AuditRows::new(Some(hint)))?;
+        let columns: Vec<&str> = audit_table::COLUMNS
+            .iter()
+            .map(|(name, ..)| *name)
+            .collect();
+        Ok(match hint.checks(&columns) {
+            Some(checks) => Box::new(hint::satisfying(rows, checks, hint.first.map(|f| f.1))),
+            None => Box::new(rows),
+        })
     }
 
     /// Rows table scans have handed to GlueSQL so far.
@@ -601,6 +716,7 @@ impl SqlStore {
                     index,
                     None,
                     Some((&IndexOperator::Eq, value.clone())),
+                    None,
                 )? {
                     rows.push(row?);
                 }
@@ -1430,6 +1546,7 @@ impl SqlStore {
         index_name: &str,
         asc: Option<bool>,
         cmp: Option<(&IndexOperator, Value)>,
+        hint: Option<&ScanHint>,
     ) -> Result<Rows<'v>> {
         let index = record
             .schema
@@ -1442,15 +1559,32 @@ impl SqlStore {
                 ))
             })?;
         let prefix = catalog::index_prefix(record.id, index_name);
-        let direction = if asc == Some(false) {
-            Direction::Reverse
-        } else {
-            Direction::Forward
+        let column = match &index.expr {
+            Expr::Identifier(column) => Some(column.as_str()),
+            _ => None,
         };
-        let whole = (
-            Bound::Included(prefix.clone()),
-            prefix_successor(&prefix).map_or(Bound::Unbounded, Bound::Excluded),
-        );
+        // Rows failing a comparison of the hint are dropped here. With a hint's limit and
+        // an equality on the column, entries come in primary-key order: read them in the
+        // query's order and stop when enough match.
+        let checks = hint.and_then(|hint| hint.checks(&column_refs(&record.schema)));
+        let first = match (hint, column) {
+            (Some(hint), Some(column))
+                if asc.is_none()
+                    && hint.has_equality(column)
+                    && checks.is_some()
+                    && (primary_key_column(&record.schema).is_some()
+                        || record.id == ledger::AUDIT_TABLE_ID) =>
+            {
+                hint.first
+            }
+            _ => None,
+        };
+        let direction = match (first, asc) {
+            (Some((true, _)), _) | (None, Some(false)) => Direction::Reverse,
+            _ => Direction::Forward,
+        };
+        let whole_upper = prefix_successor(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
+        let whole = (Bound::Included(prefix.clone()), whole_upper.clone());
         // An exact key range needs the comparison value in the column's own type; for an
         // expression index (or a value that does not cast) scan the index in order and
         // compare each entry instead.
@@ -1498,7 +1632,21 @@ impl SqlStore {
                 }
             },
         };
+        // Every comparison of the hint on this column bounds the range, not only the one
+        // GlueSQL chose.
+        let (lower, upper) = match (hint, column) {
+            (Some(hint), Some(column)) => {
+                let range = hint::byte_range(&prefix, hint.key_range(column), whole_upper.clone());
+                let range = hint::intersect((lower, upper), range);
+                if hint::is_empty(&range) {
+                    return Ok(Box::new(std::iter::empty()));
+                }
+                range
+            }
+            _ => (lower, upper),
+        };
         let table_id = record.id;
+        let audit_rows = hint::AuditRows::new(hint);
         let prefix_len = prefix.len();
         let space = if table_id == ledger::AUDIT_TABLE_ID {
             Space::AuditIndex
@@ -1519,7 +1667,16 @@ impl SqlStore {
                 }
                 let key =
                     decode_key(&pk).map_err(|e| corrupt(KS_INDEX, "index entry", &entry_key, e))?;
-                let row = view.row_by_key(table_id, &key)?.ok_or_else(|| {
+                let row = if table_id == ledger::AUDIT_TABLE_ID {
+                    match view.audit_row_by_key(&key, &audit_rows)? {
+                        Some(None) => return Ok(None),
+                        Some(Some(row)) => Some(row),
+                        None => None,
+                    }
+                } else {
+                    view.row_by_key(table_id, &key)?
+                };
+                let row = row.ok_or_else(|| {
                     corrupt(
                         KS_INDEX,
                         "index entry",
@@ -1534,7 +1691,10 @@ impl SqlStore {
             })();
             result.transpose()
         });
-        Ok(Box::new(rows))
+        Ok(match checks {
+            Some(checks) => Box::new(hint::satisfying(rows, checks, first.map(|f| f.1))),
+            None => Box::new(rows),
+        })
     }
 }
 
@@ -1578,6 +1738,50 @@ fn matches_filter(value: &Value, op: &IndexOperator, target: &Value) -> bool {
         IndexOperator::Lt => ordering == Ordering::Less,
         IndexOperator::LtEq => ordering != Ordering::Greater,
     }
+}
+
+/// Column names of a schema, in order, borrowed.
+fn column_refs(schema: &Schema) -> Vec<&str> {
+    schema
+        .column_defs
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
+/// The table's primary-key column, when it has exactly one.
+fn primary_key_column(schema: &Schema) -> Option<&str> {
+    let mut keys = schema
+        .column_defs
+        .iter()
+        .flatten()
+        .filter(|c| c.unique.is_some_and(|u| u.is_primary));
+    let key = keys.next()?;
+    keys.next().is_none().then_some(key.name.as_str())
+}
+
+/// `__audit_log` key bounds (on `id`) as ledger record-key bounds; `None` when nothing
+/// can match.
+fn seq_range((lower, upper): (Bound<Key>, Bound<Key>)) -> Option<hint::ByteRange> {
+    // Seqs start at 1; ids below that match nothing, and non-integer keys are left to
+    // GlueSQL.
+    let lower = match lower {
+        Bound::Included(Key::I64(v)) => {
+            Bound::Included(ledger::record_key(v.max(0) as u64).to_vec())
+        }
+        Bound::Excluded(Key::I64(v)) if v < 0 => Bound::Unbounded,
+        Bound::Excluded(Key::I64(v)) => Bound::Excluded(ledger::record_key(v as u64).to_vec()),
+        _ => Bound::Unbounded,
+    };
+    let upper = match upper {
+        Bound::Included(Key::I64(v)) | Bound::Excluded(Key::I64(v)) if v < 0 => return None,
+        Bound::Included(Key::I64(v)) => Bound::Included(ledger::record_key(v as u64).to_vec()),
+        Bound::Excluded(Key::I64(v)) => Bound::Excluded(ledger::record_key(v as u64).to_vec()),
+        _ => Bound::Unbounded,
+    };
+    let range = (lower, upper);
+    (!hint::is_empty(&range)).then_some(range)
 }
 
 type GlueResult<T> = gluesql_core::error::Result<T>;
@@ -1632,6 +1836,7 @@ impl Store for SqlStore {
         {
             return Ok(Box::new(returning.rows.iter().cloned().map(Ok)));
         }
+        let hint = self.take_hint(table_name);
         if checkpoints::is_checkpoint_table(table_name) {
             let rows = self.read(|view| view.checkpoint_rows())?;
             return Ok(Box::new(rows.into_iter().map(Ok).inspect(count)));
@@ -1645,7 +1850,10 @@ impl Store for SqlStore {
                         records: &self.records,
                         seen: Some(&txn.seen),
                     };
-                    let rows = view.audit_rows().map_err(glue)?;
+                    let rows: Rows<'_> = match &hint {
+                        Some(hint) => Self::hinted_audit_rows(view, hint).map_err(glue)?,
+                        None => Box::new(view.audit_rows().map_err(glue)?),
+                    };
                     Ok(Box::new(
                         rows.map(move |row| row.map_err(|e| self.fail(e)))
                             .inspect(count),
@@ -1653,7 +1861,10 @@ impl Store for SqlStore {
                 }
                 None => {
                     let rows = self
-                        .with_view(|view| view.audit_rows()?.collect::<Result<Vec<_>>>())
+                        .with_view(|view| match &hint {
+                            Some(hint) => Self::hinted_audit_rows(view, hint)?.collect(),
+                            None => view.audit_rows()?.collect::<Result<Vec<_>>>(),
+                        })
                         .map_err(glue)?;
                     Ok(Box::new(rows.into_iter().map(Ok)))
                 }
@@ -1681,6 +1892,13 @@ impl Store for SqlStore {
                     let rows = Self::restricted_rows(view, &record, &restriction).map_err(glue)?;
                     return Ok(Box::new(rows.into_iter().map(Ok).inspect(count)));
                 }
+                if let Some(hint) = &hint {
+                    let rows = Self::hinted_rows(view, &record, hint).map_err(glue)?;
+                    return Ok(Box::new(
+                        rows.map(move |row| row.map_err(|e| self.fail(e)))
+                            .inspect(count),
+                    ));
+                }
                 let rows = view.rows(record.id).map_err(glue)?;
                 Ok(Box::new(
                     rows.map(move |row| row.map_err(|e| self.fail(e)))
@@ -1689,9 +1907,12 @@ impl Store for SqlStore {
             }
             None => {
                 let rows = self
-                    .with_view(|view| match view.table(table_name)? {
-                        Some(record) => view.rows(record.id)?.collect::<Result<Vec<_>>>(),
-                        None => Ok(Vec::new()),
+                    .with_view(|view| match (view.table(table_name)?, &hint) {
+                        (Some(record), Some(hint)) => {
+                            Self::hinted_rows(view, &record, hint)?.collect()
+                        }
+                        (Some(record), None) => view.rows(record.id)?.collect::<Result<Vec<_>>>(),
+                        (None, _) => Ok(Vec::new()),
                     })
                     .map_err(glue)?;
                 Ok(Box::new(rows.into_iter().map(Ok)))
@@ -1709,6 +1930,7 @@ impl Index for SqlStore {
         cmp_value: Option<(&IndexOperator, Value)>,
     ) -> GlueResult<RowIter<'a>> {
         let glue = |e: Error| self.fail(e);
+        let hint = self.take_hint(table_name);
         let missing = || {
             Error::Sql(Box::new(
                 IndexError::ConflictTableNotFound(table_name.to_owned()).into(),
@@ -1728,7 +1950,8 @@ impl Index for SqlStore {
                     .ok_or_else(missing)
                     .map_err(glue)?;
                 let rows =
-                    Self::index_scan(view, &record, index_name, asc, cmp_value).map_err(glue)?;
+                    Self::index_scan(view, &record, index_name, asc, cmp_value, hint.as_ref())
+                        .map_err(glue)?;
                 let indexed = &self.indexed;
                 Ok(Box::new(
                     rows.map(move |row| row.map_err(|e| self.fail(e)))
@@ -1743,7 +1966,7 @@ impl Index for SqlStore {
                 let rows = self
                     .with_view(|view| {
                         let record = view.table_or_audit(table_name)?.ok_or_else(missing)?;
-                        Self::index_scan(view, &record, index_name, asc, cmp_value)?
+                        Self::index_scan(view, &record, index_name, asc, cmp_value, hint.as_ref())?
                             .collect::<Result<Vec<_>>>()
                     })
                     .map_err(glue)?;

@@ -17,6 +17,7 @@ pub mod tree;
 pub mod verify;
 
 pub use crate::classify::{Classification, EventClass, classify};
+pub use checkpoints::{CHECKPOINT_TABLE, StoredCheckpoint};
 pub use event::{AuditEvent, CANONICAL_MAGIC, CANONICAL_VERSION};
 pub use export::{ExportLine, ExportProblem, ExportReport, export, tail, verify_export};
 pub use jsonl::JsonlFileSink;
@@ -24,7 +25,6 @@ pub use ledger::{
     Hash, Head, IndexEntry, Record, audit_index_entries, chain_hash, genesis, leaf_hash,
 };
 pub use policy::{AuditPolicy, MetadataCapture, ParamCapture};
-pub use checkpoints::{CHECKPOINT_TABLE, StoredCheckpoint};
 pub use sink::{
     AuditSink, MAX_RETRY_AFTER, MAX_WAIT, RetryAfter, SealedEvent, SinkContext, SinkError,
     SinkRecorder, SinkStatus,

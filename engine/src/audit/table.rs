@@ -83,34 +83,43 @@ pub fn schema() -> Schema {
 
 /// A record as a `__audit_log` row, in [`COLUMNS`] order.
 pub fn row(record: &Record) -> Vec<Value> {
+    row_masked(record, None)
+}
+
+/// A record as a `__audit_log` row with only the columns `needed` marks (by position in
+/// [`COLUMNS`]; all when `None`); the others are NULL. A query that names a few columns
+/// skips building the rest (the JSON of parameters and custom fields, the hex checksum).
+pub fn row_masked(record: &Record, needed: Option<&[bool]>) -> Vec<Value> {
     let e = &record.event;
     let int = |v: u64| Value::I64(i64::try_from(v).unwrap_or(i64::MAX));
-    vec![
-        int(e.seq),
-        Value::Timestamp(timestamp(e.timestamp_us)),
-        int(e.session_id),
-        Value::Str(e.user.clone()),
-        Value::Str(e.client_addr.clone()),
-        Value::Str(e.application.clone()),
-        Value::Str(e.database.clone()),
-        Value::Str(e.class.as_str().to_owned()),
-        Value::Str(e.operation.clone()),
-        Value::Str(e.targets.join(",")),
-        Value::Str(e.query.clone()),
-        Value::Str(serde_json::Value::from(e.params.clone()).to_string()),
-        int(e.rows),
-        Value::Bool(e.success),
-        e.error.clone().map_or(Value::Null, Value::Str),
-        int(e.duration_us),
-        Value::Str(
-            serde_json::Value::Object(
-                e.custom
-                    .iter()
-                    .map(|(k, v)| (k.clone(), serde_json::Value::from(v.clone())))
-                    .collect(),
-            )
-            .to_string(),
-        ),
-        Value::Str(hex(&record.chain)),
-    ]
+    let wanted = |column: usize| needed.is_none_or(|n| n.get(column).copied().unwrap_or(true));
+    let mut row = Vec::with_capacity(COLUMNS.len());
+    for column in 0..COLUMNS.len() {
+        if !wanted(column) {
+            row.push(Value::Null);
+            continue;
+        }
+        row.push(match column {
+            0 => int(e.seq),
+            1 => Value::Timestamp(timestamp(e.timestamp_us)),
+            2 => int(e.session_id),
+            3 => Value::Str(e.user.clone()),
+            4 => Value::Str(e.client_addr.clone()),
+            5 => Value::Str(e.application.clone()),
+            6 => Value::Str(e.database.clone()),
+            7 => Value::Str(e.class.as_str().to_owned()),
+            8 => Value::Str(e.operation.clone()),
+            9 => Value::Str(e.targets.join(",")),
+            10 => Value::Str(e.query.clone()),
+            // A list of strings and a map of strings always serialize.
+            11 => Value::Str(serde_json::to_string(&e.params).unwrap_or_default()),
+            12 => int(e.rows),
+            13 => Value::Bool(e.success),
+            14 => e.error.clone().map_or(Value::Null, Value::Str),
+            15 => int(e.duration_us),
+            16 => Value::Str(serde_json::to_string(&e.custom).unwrap_or_default()),
+            _ => Value::Str(hex(&record.chain)),
+        });
+    }
+    row
 }

@@ -93,7 +93,7 @@ pub(super) fn split_and<'e>(expr: &'e SqlExpr, out: &mut Vec<&'e SqlExpr>) {
 }
 
 /// A constant as a value: numbers, strings and booleans.
-fn constant(expr: &SqlExpr) -> Option<Value> {
+pub(super) fn constant(expr: &SqlExpr) -> Option<Value> {
     match expr {
         SqlExpr::Value(SqlValue::Number(n, _)) => {
             let text = n.to_string();

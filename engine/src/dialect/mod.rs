@@ -7,6 +7,7 @@
 //! parser accepts is silently ignored. `docs/COMPATIBILITY.md` lists each one.
 
 mod ddl;
+mod hint;
 mod insert;
 mod keyed;
 mod sqlite_time;
@@ -147,9 +148,17 @@ pub(crate) fn run(
     } else {
         false
     };
+    let hinted = if matches!(statement, SqlStatement::Query(_)) {
+        hint::hint(store, statement, context.params)?
+    } else {
+        false
+    };
     let output = run_statement(store, statement, context, &mut effects);
     if restricted {
         store.clear_restriction();
+    }
+    if hinted {
+        store.clear_hint();
     }
     Ok((output?, effects))
 }
