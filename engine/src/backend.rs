@@ -274,6 +274,15 @@ pub trait StorageBackend: Send + Sync + 'static {
 
     /// Makes every commit so far durable against power loss (fsync).
     fn persist(&self) -> Result<(), StorageError>;
+
+    /// Makes deleted entries leave the disk: writes out what is held in memory (so no
+    /// journal keeps an old copy) and rewrites `keyspaces` without what was deleted from
+    /// them. Retention calls it after pruning, crypto-shredding after destroying a key.
+    /// Blocks until done. The default does nothing (a backend that keeps no files).
+    fn reclaim(&self, keyspaces: &[&str]) -> Result<(), StorageError> {
+        let _ = keyspaces;
+        Ok(())
+    }
 }
 
 /// Errors raised by storage backends.

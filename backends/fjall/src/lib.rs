@@ -323,6 +323,24 @@ impl StorageBackend for FjallBackend {
         self.check_poisoned()?;
         self.poison_on_error(self.db.persist(PersistMode::SyncAll))
     }
+
+    fn reclaim(&self, keyspaces: &[&str]) -> Result<(), StorageError> {
+        self.check_poisoned()?;
+        self.persist()?;
+        let all: Vec<fjall::Keyspace> = self.keyspaces.read().values().cloned().collect();
+        // Every memtable goes to a table file, so the journals holding the deleted
+        // entries are no longer needed and are removed.
+        for keyspace in &all {
+            self.poison_on_error(keyspace.rotate_memtable_and_wait())?;
+        }
+        for name in keyspaces {
+            let keyspace = self.keyspaces.read().get(*name).cloned();
+            if let Some(keyspace) = keyspace {
+                self.poison_on_error(keyspace.major_compact())?;
+            }
+        }
+        self.persist()
+    }
 }
 
 impl Drop for FjallBackend {
