@@ -288,3 +288,27 @@ fn linger_fills_larger_requests() {
     drop(db);
     assert_eq!(cursor_seq(dir.path()), ledger.len() as u64 + 3);
 }
+
+/// `https://` endpoints speak TLS: against a plain-HTTP receiver the handshake fails and
+/// the sink retries (it never falls back to plain text).
+fn https_needs_tls(wire: Wire) {
+    let dir = tempfile::tempdir().expect("dir");
+    let receiver = Receiver::start(wire, &support::receiver::jsonl_path(dir.path()));
+    let db = memory_db(50);
+    let endpoint = format!("https://{}", receiver.addr);
+    attach(&db, &options(wire, &endpoint, dir.path()));
+    workload(&db, 2);
+    wait_for("a TLS error", || status(&db).last_error.is_some());
+    assert_eq!(status(&db).delivered_seq, 0);
+    assert_eq!(receiver.seen(|s| s.accepted), 0);
+}
+
+#[test]
+fn https_needs_tls_http() {
+    https_needs_tls(Wire::Http);
+}
+
+#[test]
+fn https_needs_tls_grpc() {
+    https_needs_tls(Wire::Grpc);
+}

@@ -42,6 +42,8 @@ pub struct Faults {
     pub reject: HashMap<u64, u32>,
     /// Answer every call this late.
     pub delay: Duration,
+    /// Only count the records (for benchmarks): nothing is kept or written.
+    pub count_only: bool,
 }
 
 /// What the receiver saw.
@@ -55,6 +57,8 @@ pub struct Seen {
     pub gzip_calls: u64,
     /// Headers (gRPC metadata) of the last call, names in lower case.
     pub last_headers: BTreeMap<String, String>,
+    /// Records accepted (also in `count_only` mode).
+    pub accepted: u64,
 }
 
 #[derive(Default)]
@@ -116,6 +120,16 @@ impl Shared {
             seen.last_headers = headers;
         }
         let mut faults = lock(&self.faults);
+        if faults.count_only {
+            let records = request
+                .resource_logs
+                .iter()
+                .flat_map(|r| &r.scope_logs)
+                .map(|s| s.log_records.len() as u64)
+                .sum::<u64>();
+            lock(&self.seen).accepted += records;
+            return Answer::Ok(ExportLogsServiceResponse::default());
+        }
         if faults.unavailable > 0 {
             faults.unavailable -= 1;
             return Answer::Unavailable(faults.retry_after);
@@ -170,7 +184,9 @@ impl Shared {
                 let _ = writeln!(file, "{record}");
             }
         }
-        lock(&self.seen).records.extend(accepted);
+        let mut seen = lock(&self.seen);
+        seen.accepted += accepted.len() as u64;
+        seen.records.extend(accepted);
         Answer::Ok(ExportLogsServiceResponse {
             partial_success: (rejected > 0).then(|| ExportLogsPartialSuccess {
                 rejected_log_records: rejected,
@@ -344,6 +360,8 @@ fn http_accept(listener: TcpListener, shared: Arc<Shared>, stop: Arc<AtomicBool>
 }
 
 fn http_connection(stream: TcpStream, shared: &Shared, stop: &AtomicBool) -> std::io::Result<()> {
+    // Answers go out at once (no Nagle delay against the client's delayed ACK).
+    stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_millis(50)))?;
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
@@ -423,12 +441,13 @@ fn http_connection(stream: TcpStream, shared: &Shared, stop: &AtomicBool) -> std
                 },
             }
         };
-        write!(
-            writer,
+        let mut out = format!(
             "HTTP/1.1 {status} X\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n{extra}\r\n",
             answer.len()
-        )?;
-        writer.write_all(&answer)?;
+        )
+        .into_bytes();
+        out.extend_from_slice(&answer);
+        writer.write_all(&out)?;
         writer.flush()?;
     }
 }
@@ -494,7 +513,8 @@ fn grpc_serve(
         let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
             return;
         };
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         let service = LogsServiceServer::new(Grpc { shared })
             .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
             .send_compressed(tonic::codec::CompressionEncoding::Gzip);

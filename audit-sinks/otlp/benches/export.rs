@@ -1,0 +1,137 @@
+//! OTLP export costs, measured with criterion against the loopback receiver of the tests
+//! (`tests/support/receiver.rs`, decoding every request; counting only).
+//!
+//! * `export/sustained_http`, `export/sustained_grpc`: a fresh sink catching up with a
+//!   20,000-event ledger (fjall, on disk) — throughput in events/s. Target ≥ 50,000/s.
+//! * `commit/sink_off`, `commit/sink_on_receiver_up`, `commit/sink_on_receiver_down`: one
+//!   autocommit INSERT (fjall, group commit) with no sink, with an OTLP sink exporting to a
+//!   live receiver, and with one whose receiver is down (retrying in the background).
+//!   `commit/sink_off_again` repeats the first at the end, to show the drift of the
+//!   machine and the disk over the run. Target: on/off ≤ 1.05.
+//!
+//! ```text
+//! cargo bench -p heliosdb-otlp --bench export
+//! ```
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "a benchmark whose setup fails must stop at once"
+)]
+
+#[path = "../tests/support/receiver.rs"]
+#[allow(dead_code)]
+mod receiver;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use heliosdb_backend_fjall::FjallBackend;
+use heliosdb_engine::{Database, DatabaseOptions, SessionInfo};
+use heliosdb_otlp::{OtlpOptions, OtlpSink, Protocol};
+use receiver::{Receiver, Wire};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const LEDGER_EVENTS: u64 = 20_000;
+
+fn open(dir: &Path) -> Database {
+    let backend = FjallBackend::open(dir).expect("fjall");
+    Database::with_backend(Arc::new(backend), DatabaseOptions::default()).expect("open")
+}
+
+fn sink(cursor: &Path, endpoint: &str, protocol: Protocol) -> OtlpSink {
+    let options = OtlpOptions::new(cursor)
+        .endpoint(endpoint)
+        .protocol(protocol)
+        .resolve_with(|_| None)
+        .expect("options");
+    OtlpSink::from_resolved(options)
+}
+
+/// A database holding about `LEDGER_EVENTS` events (one transaction of inserts).
+fn filled(dir: &Path) -> Database {
+    let db = open(dir);
+    let mut s = db.session(SessionInfo::new("bench").application("bench"));
+    s.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", &[])
+        .expect("create");
+    s.execute("BEGIN", &[]).expect("begin");
+    for i in 0..LEDGER_EVENTS {
+        s.execute(&format!("INSERT INTO t VALUES ({i}, 'value {i}')"), &[])
+            .expect("insert");
+    }
+    s.execute("COMMIT", &[]).expect("commit");
+    db
+}
+
+fn sustained(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = filled(&dir.path().join("db"));
+    let head = db.audit_head().seq;
+    let mut group = c.benchmark_group("export");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(head));
+    for (name, wire, protocol) in [
+        ("sustained_http", Wire::Http, Protocol::HttpProtobuf),
+        ("sustained_grpc", Wire::Grpc, Protocol::Grpc),
+    ] {
+        let receiver = Receiver::start(wire, &dir.path().join("unused.jsonl"));
+        receiver.faults(|f| f.count_only = true);
+        let mut run = 0u64;
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    run += 1;
+                    let cursor = dir.path().join(format!("{name}-{run}.cursor"));
+                    let before = receiver.seen(|s| s.accepted);
+                    let start = Instant::now();
+                    db.attach_sink(Box::new(sink(&cursor, &receiver.endpoint(), protocol)))
+                        .expect("attach");
+                    while receiver.seen(|s| s.accepted) < before + head {
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                    total += start.elapsed();
+                }
+                total
+            });
+        });
+    }
+    group.finish();
+}
+
+fn commit(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("dir");
+    let up = Receiver::start(Wire::Http, &dir.path().join("unused.jsonl"));
+    up.faults(|f| f.count_only = true);
+    let down = receiver::closed_port();
+    let mut group = c.benchmark_group("commit");
+    for (name, endpoint) in [
+        ("sink_off", None),
+        ("sink_on_receiver_up", Some(up.endpoint())),
+        ("sink_on_receiver_down", Some(format!("http://{down}"))),
+        // The first variant again: how much of the spread is the order they run in.
+        ("sink_off_again", None),
+    ] {
+        let db = open(&dir.path().join(name));
+        if let Some(endpoint) = endpoint {
+            let cursor = dir.path().join(format!("{name}.cursor"));
+            db.attach_sink(Box::new(sink(&cursor, &endpoint, Protocol::HttpProtobuf)))
+                .expect("attach");
+        }
+        let mut s = db.session(SessionInfo::new("bench"));
+        s.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", &[])
+            .expect("create");
+        let mut i = 0u64;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                i += 1;
+                s.execute(&format!("INSERT INTO t VALUES ({i}, 'value {i}')"), &[])
+                    .expect("insert");
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, sustained, commit);
+criterion_main!(benches);
