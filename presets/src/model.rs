@@ -265,7 +265,10 @@ pub struct OtlpConfig {
     pub batch_size: u64,
     /// How long a request of fewer than `batch_size` events may wait for more, in
     /// milliseconds (0 sends at once).
-    #[serde(default, deserialize_with = "otlp_linger_ms")]
+    #[serde(
+        default = "default_otlp_linger_ms",
+        deserialize_with = "otlp_linger_ms"
+    )]
     pub linger_ms: u64,
     /// `service.name` of every record; empty for each event's application.
     #[serde(default)]
@@ -296,7 +299,7 @@ impl OtlpConfig {
             compression: None,
             timeout_ms: 0,
             batch_size: default_otlp_batch_size(),
-            linger_ms: 0,
+            linger_ms: default_otlp_linger_ms(),
             service_name: String::new(),
             cursor: default_otlp_cursor(),
             quarantine: String::new(),
@@ -311,6 +314,10 @@ fn default_otlp_name() -> String {
 
 fn default_otlp_batch_size() -> u64 {
     512
+}
+
+fn default_otlp_linger_ms() -> u64 {
+    100
 }
 
 fn default_otlp_cursor() -> String {

@@ -34,6 +34,15 @@ use std::time::{Duration, Instant};
 
 const LEDGER_EVENTS: u64 = 20_000;
 
+/// The commit benchmarks' linger: `HELIOSDB_BENCH_LINGER_MS`, default 100 ms.
+fn linger() -> Duration {
+    let ms = std::env::var("HELIOSDB_BENCH_LINGER_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    Duration::from_millis(ms)
+}
+
 fn open(dir: &Path) -> Database {
     let backend = FjallBackend::open(dir).expect("fjall");
     Database::with_backend(Arc::new(backend), DatabaseOptions::default()).expect("open")
@@ -115,7 +124,12 @@ fn commit(c: &mut Criterion) {
         let db = open(&dir.path().join(name));
         if let Some(endpoint) = endpoint {
             let cursor = dir.path().join(format!("{name}.cursor"));
-            db.attach_sink(Box::new(sink(&cursor, &endpoint, Protocol::HttpProtobuf)))
+            let options = OtlpOptions::new(cursor)
+                .endpoint(endpoint)
+                .linger(linger())
+                .resolve_with(|_| None)
+                .expect("options");
+            db.attach_sink(Box::new(OtlpSink::from_resolved(options)))
                 .expect("attach");
         }
         let mut s = db.session(SessionInfo::new("bench"));

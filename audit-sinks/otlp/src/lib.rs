@@ -35,10 +35,10 @@ pub use cursor::{Cursor, CursorState};
 pub use error::OtlpError;
 pub use mapping::Mapping;
 pub use options::{
-    Compression, DEFAULT_BATCH_SIZE, DEFAULT_REJECT_ATTEMPTS, DEFAULT_TIMEOUT, OtlpOptions,
-    Protocol, Resolved,
+    Compression, DEFAULT_BATCH_SIZE, DEFAULT_LINGER, DEFAULT_REJECT_ATTEMPTS, DEFAULT_TIMEOUT,
+    OtlpOptions, Protocol, Resolved,
 };
-pub use sink::{OtlpSink, QUARANTINE_OPERATION};
+pub use sink::{CURSOR_INTERVAL, OtlpSink, QUARANTINE_OPERATION};
 
 /// The OTLP protobuf messages the sink sends (re-exported for receivers and tests).
 pub use opentelemetry_proto::tonic as proto;

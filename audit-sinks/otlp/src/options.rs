@@ -77,6 +77,9 @@ impl Compression {
 
 /// Default most events per export request.
 pub const DEFAULT_BATCH_SIZE: usize = 512;
+/// Default time fewer than `batch_size` waiting events wait for more: under a trickle
+/// of commits the sink then sends one request per linger, not one per commit.
+pub const DEFAULT_LINGER: Duration = Duration::from_millis(100);
 /// Default time an export request may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default number of times in a row the receiver must reject one record alone before it
@@ -113,7 +116,7 @@ pub struct OtlpOptions {
     /// Most events per export request.
     pub batch_size: usize,
     /// How long a delivery of fewer than `batch_size` events may wait for more (zero to
-    /// send at once).
+    /// send at once; default [`DEFAULT_LINGER`]).
     pub linger: Duration,
     /// `service.name`; empty for each event's application.
     pub service_name: String,
@@ -136,7 +139,7 @@ impl OtlpOptions {
             compression: None,
             timeout: None,
             batch_size: DEFAULT_BATCH_SIZE,
-            linger: Duration::ZERO,
+            linger: DEFAULT_LINGER,
             service_name: String::new(),
             cursor_path: cursor_path.into(),
             quarantine_path: None,

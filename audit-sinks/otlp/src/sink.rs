@@ -14,12 +14,18 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// Longest the cursor file may stay behind the acknowledged records while events keep
+/// coming (it is written at once when the sink goes idle, closes or quarantines). Writing
+/// it costs two fsyncs; after a crash at most this much is sent again.
+pub const CURSOR_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Operation of the SYSTEM event recorded when a record is quarantined.
 pub const QUARANTINE_OPERATION: &str = "OTLP_QUARANTINE";
 
 /// A follower sink exporting every sealed event to an OTLP receiver as a log record
 /// (`docs/OTLP.md`). Delivery is at-least-once: the cursor file advances only after the
-/// receiver acknowledged every record of a request with none rejected; a record the
+/// receiver acknowledged every record of a request with none rejected (at most every
+/// [`CURSOR_INTERVAL`] while events keep coming); a record the
 /// receiver rejects alone `reject_attempts` times in a row is written to the quarantine
 /// file, recorded as a SYSTEM event, and passed over.
 ///
@@ -41,6 +47,8 @@ pub struct OtlpSink {
     acked: u64,
     /// The value the cursor file holds.
     stored: u64,
+    /// When the cursor file was last written.
+    stored_at: Instant,
     recorder: Option<SinkRecorder>,
     /// The first pending seq and when it was first offered, while lingering.
     lingering: Option<(u64, Instant)>,
@@ -65,6 +73,7 @@ impl OtlpSink {
             transport: None,
             acked: 0,
             stored: 0,
+            stored_at: Instant::now(),
             recorder: None,
             lingering: None,
         }
@@ -87,13 +96,17 @@ impl OtlpSink {
         Ok(self.transport()?.export(request))
     }
 
-    fn store_cursor(&mut self) -> Result<(), OtlpError> {
-        if self.acked != self.stored {
+    /// Writes the cursor file when it is behind and `force` is set or
+    /// [`CURSOR_INTERVAL`] has passed since the last write.
+    fn store_cursor(&mut self, force: bool) -> Result<(), OtlpError> {
+        let due = force || self.stored_at.elapsed() >= CURSOR_INTERVAL;
+        if self.acked != self.stored && due {
             self.cursor.store(&CursorState {
                 database_id: self.mapping.database_id.clone(),
                 seq: self.acked,
             })?;
             self.stored = self.acked;
+            self.stored_at = Instant::now();
         }
         Ok(())
     }
@@ -200,7 +213,7 @@ impl OtlpSink {
                 .map_err(|source| OtlpError::Record { seq, source })?;
         }
         self.acked = seq;
-        self.store_cursor()
+        self.store_cursor(true)
     }
 }
 
@@ -251,7 +264,7 @@ impl AuditSink for OtlpSink {
         self.lingering = None;
         let exported = self.export(pending);
         // Progress made before a failure is kept: it is not offered again.
-        let stored = self.store_cursor();
+        let stored = self.store_cursor(false);
         match exported {
             Err(OtlpError::Export {
                 endpoint,
@@ -270,9 +283,13 @@ impl AuditSink for OtlpSink {
         }
     }
 
+    fn idle(&mut self) -> Result<(), SinkError> {
+        Ok(self.store_cursor(true)?)
+    }
+
     fn close(&mut self) -> Result<(), SinkError> {
         self.transport = None;
-        Ok(())
+        Ok(self.store_cursor(true)?)
     }
 }
 
