@@ -1,4 +1,5 @@
-//! The audit commands: `verify`, `audit tail`, `audit export` and `verify-export`.
+//! The audit commands: `verify`, `audit tail`, `audit export`, `verify-export`, and the
+//! personal-data commands `audit subject`, `audit token` and `audit forget-subject`.
 //!
 //! They read the stored ledger straight from the backend, without opening a SQL session:
 //! looking at the trail does not add to it, and a database whose head was tampered with
@@ -200,6 +201,164 @@ pub fn export(
     Ok(())
 }
 
+/// Formats of the subject access report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SubjectFormat {
+    /// One JSON document: the subject's token and its events.
+    Json,
+    /// CSV with a header line, one event per line.
+    Csv,
+}
+
+/// One event of the subject access report.
+#[derive(Debug, Serialize)]
+struct SubjectRow {
+    seq: u64,
+    timestamp: String,
+    user: String,
+    application: String,
+    class: &'static str,
+    operation: String,
+    targets: Vec<String>,
+    success: bool,
+    rows: u64,
+    query: String,
+    params: Vec<String>,
+    error: Option<String>,
+    custom: std::collections::BTreeMap<String, String>,
+}
+
+impl From<audit::AuditEvent> for SubjectRow {
+    fn from(e: audit::AuditEvent) -> Self {
+        SubjectRow {
+            seq: e.seq,
+            timestamp: audit::export::rfc3339_micros(e.timestamp_us).unwrap_or_default(),
+            user: e.user,
+            application: e.application,
+            class: e.class.as_str(),
+            operation: e.operation,
+            targets: e.targets,
+            success: e.success,
+            rows: e.rows,
+            query: e.query,
+            params: e.params,
+            error: e.error,
+            custom: e.custom,
+        }
+    }
+}
+
+/// `heliosdb --db PATH audit subject ID [--format json|csv]`: every recorded event that
+/// touched the data subject `id` (GDPR Art. 15), with values still encrypted for it shown
+/// in clear. Reads the ledger without adding to it.
+pub fn subject(
+    path: &Path,
+    id: &str,
+    format: SubjectFormat,
+    mut out: impl Write,
+) -> anyhow::Result<()> {
+    let backend = open_backend(path)?;
+    let context = || format!("cannot read the audit ledger at {}", path.display());
+    let token = audit::redact::subject_token(&backend, id).with_context(context)?;
+    let events = audit::redact::subject_events(&backend, id).with_context(context)?;
+    let rows: Vec<SubjectRow> = events.into_iter().map(SubjectRow::from).collect();
+    match format {
+        SubjectFormat::Json => {
+            #[derive(Serialize)]
+            struct Report<'a> {
+                subject_token: Option<&'a str>,
+                events: &'a [SubjectRow],
+            }
+            serde_json::to_writer_pretty(
+                &mut out,
+                &Report {
+                    subject_token: token.as_deref(),
+                    events: &rows,
+                },
+            )?;
+            writeln!(out)?;
+        }
+        SubjectFormat::Csv => {
+            writeln!(
+                out,
+                "seq,timestamp,user,application,class,operation,targets,success,rows,query,params,error"
+            )?;
+            for row in &rows {
+                let fields = [
+                    row.seq.to_string(),
+                    row.timestamp.clone(),
+                    row.user.clone(),
+                    row.application.clone(),
+                    row.class.to_owned(),
+                    row.operation.clone(),
+                    row.targets.join(";"),
+                    row.success.to_string(),
+                    row.rows.to_string(),
+                    row.query.clone(),
+                    row.params.join(";"),
+                    row.error.clone().unwrap_or_default(),
+                ];
+                let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+                writeln!(out, "{}", line.join(","))?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+/// `heliosdb --db PATH audit token VALUE`: the hash token the trail holds in place of
+/// `VALUE` (`hmac:<hex>`), to search exports or `__audit_log` for it.
+pub fn token(path: &Path, value: &str, mut out: impl Write) -> anyhow::Result<()> {
+    let backend = open_backend(path)?;
+    match audit::redact::subject_token(&backend, value)
+        .with_context(|| format!("cannot read the redaction key at {}", path.display()))?
+    {
+        Some(token) => writeln!(out, "{token}")?,
+        None => bail!(
+            "no value was ever redacted in the database at {}",
+            path.display()
+        ),
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `heliosdb --db PATH audit forget-subject ID`: destroys the subject's key, so its
+/// encrypted values cannot be read again; the ledger still verifies.
+pub fn forget_subject(
+    db: &heliosdb_lite::Database,
+    id: &str,
+    by: &str,
+    mut out: impl Write,
+) -> anyhow::Result<()> {
+    let report = audit::redact::forget_subject(db, id, by).context("cannot forget the subject")?;
+    if report.key_destroyed {
+        writeln!(
+            out,
+            "subject {} forgotten: its key is destroyed, its encrypted values can no longer be read (event {})",
+            report.token, report.seq
+        )?;
+    } else {
+        writeln!(
+            out,
+            "subject {} had no key: nothing was encrypted for it (recorded as event {})",
+            report.token, report.seq
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,5 +370,12 @@ mod tests {
         let short = shorten(&long);
         assert_eq!(short.chars().count(), TAIL_QUERY_CHARS + 1);
         assert!(short.ends_with('…'));
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
     }
 }

@@ -234,6 +234,28 @@ enum AuditCommand {
         #[arg(long, value_name = "SECONDS", default_value_t = 10)]
         wait: u64,
     },
+    /// List every recorded event that touched a data subject (GDPR Art. 15 subject access),
+    /// found by the hash or encrypted tokens of its value; values still encrypted for it
+    /// are shown in clear.
+    Subject {
+        /// The subject's id: the value of the subject column (the first of
+        /// `audit.redact_columns`), or any redacted value in `hash` mode.
+        id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = audit_cmd::SubjectFormat::Json)]
+        format: audit_cmd::SubjectFormat,
+    },
+    /// Print the hash token (`hmac:<hex>`) the trail holds in place of a redacted value.
+    Token {
+        /// The value.
+        value: String,
+    },
+    /// Erase a data subject (GDPR Art. 17): destroy its key so its encrypted values can
+    /// never be read again. The ledger still verifies; the erasure is itself recorded.
+    ForgetSubject {
+        /// The subject's id: the value of the subject column.
+        id: String,
+    },
 }
 
 /// Export formats.
@@ -313,6 +335,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     config_cmd::sinks(&db, *wait, io::stdout().lock())
                 }
                 AuditCommand::Tail { count } => audit_cmd::tail(path, *count, io::stdout().lock()),
+                AuditCommand::Subject { id, format } => {
+                    audit_cmd::subject(path, id, *format, io::stdout().lock())
+                }
+                AuditCommand::Token { value } => {
+                    audit_cmd::token(path, value, io::stdout().lock())
+                }
+                AuditCommand::ForgetSubject { id } => {
+                    let db = open(&cli)?;
+                    let by = session_info(&cli).user;
+                    audit_cmd::forget_subject(&db, id, &by, io::stdout().lock())
+                }
                 AuditCommand::Export {
                     format: ExportFormat::Jsonl,
                     from,

@@ -1,6 +1,6 @@
 //! `Session`: who is connected, and the statements they run.
 
-use crate::audit::{AuditEvent, CHECKPOINT_TABLE, ParamCapture, table as audit_table};
+use crate::audit::{AuditEvent, CHECKPOINT_TABLE, ParamCapture, redact, table as audit_table};
 use crate::classify::{EventClass, classify, writes_table};
 use crate::dialect;
 use crate::error::{Error, Result};
@@ -441,6 +441,17 @@ pub struct Session {
     /// Parsed statements by SQL text: an application running the same statements with new
     /// parameters parses each text once. Parsing depends on the text alone.
     parsed: std::collections::HashMap<String, Arc<Vec<SqlStatement>>>,
+    /// Clear values the current statement's event holds as redaction tokens: kept out of
+    /// its error message too.
+    redacted: Vec<String>,
+}
+
+/// What a statement's event keeps of its text and parameters ([`Session::capture`]).
+struct Capture {
+    text: String,
+    params: Vec<String>,
+    /// The clear values replaced by tokens.
+    redacted: Vec<String>,
 }
 
 /// Distinct statement texts a session keeps parsed; the cache starts over beyond this.
@@ -465,6 +476,7 @@ impl Session {
             id,
             last_insert_id: None,
             parsed: std::collections::HashMap::new(),
+            redacted: Vec::new(),
         }
     }
 
@@ -586,12 +598,18 @@ impl Session {
         timestamp_us: i64,
         error: &Error,
     ) {
+        // Without a parsed statement `capture` only masks literals: it cannot fail.
+        let captured = self.capture(None, sql, params).unwrap_or_else(|_| Capture {
+            text: String::new(),
+            params: Vec::new(),
+            redacted: Vec::new(),
+        });
+        self.redacted = captured.redacted;
         let event = self.event(
             EventClass::System,
             "INVALID",
             Vec::new(),
-            sql,
-            params,
+            (captured.text, captured.params),
             timestamp_us,
         );
         self.record_outcome(event, started, Err(error), false);
@@ -685,7 +703,13 @@ impl Session {
         success: bool,
         custom: BTreeMap<String, String>,
     ) -> Result<()> {
-        let mut event = self.event(class, operation, targets, detail, &[], now_micros());
+        let mut event = self.event(
+            class,
+            operation,
+            targets,
+            (detail.to_owned(), Vec::new()),
+            now_micros(),
+        );
         event.success = success;
         event.custom.extend(custom);
         let shared = self.store.shared();
@@ -699,27 +723,86 @@ impl Session {
         self.store.end(true).map_err(|(error, _)| error)
     }
 
-    /// A new, successful event with the session's metadata; `text` is cut and `params`
-    /// captured as the policy says.
+    /// The query text and parameters a statement's event keeps: parameters as the policy
+    /// captures them, and the values of redacted columns replaced by tokens
+    /// ([`redact`]). `statement` is the parsed `text`, `None` when it could not be parsed
+    /// (then every literal is masked, and nothing can fail).
+    fn capture(
+        &self,
+        statement: Option<&SqlStatement>,
+        text: &str,
+        params: &[Param],
+    ) -> Result<Capture> {
+        let shared = self.store.shared();
+        let policy = shared.policy();
+        let values: Vec<Option<String>> = params
+            .iter()
+            .map(|p| match policy.params {
+                ParamCapture::Values => Some(String::from(&p.value())),
+                ParamCapture::Redacted => None,
+            })
+            .collect();
+        if !policy.redaction.is_active() {
+            let params = values
+                .into_iter()
+                .map(|v| v.unwrap_or_else(|| "?".to_owned()))
+                .collect();
+            return Ok(Capture {
+                text: text.to_owned(),
+                params,
+                redacted: Vec::new(),
+            });
+        }
+        let table_columns = |table: &str| self.table_columns(table);
+        let captured = redact::capture(
+            shared.backend(),
+            &policy.redaction,
+            statement,
+            text,
+            values,
+            &table_columns,
+        )?;
+        Ok(Capture {
+            text: captured.text,
+            params: captured.params,
+            redacted: captured.values,
+        })
+    }
+
+    /// `error` as the event records it: without the statement's redacted values.
+    fn error_text(&self, error: &Error) -> String {
+        let text = error.to_string();
+        if self.redacted.is_empty() {
+            text
+        } else {
+            redact::scrub(&text, &self.redacted)
+        }
+    }
+
+    /// The columns of committed table `table`, in order, when its schema names them.
+    fn table_columns(&self, table: &str) -> Option<Vec<String>> {
+        let snapshot = self.store.shared().backend().snapshot().ok()?;
+        let key = crate::catalog::table_key(table);
+        let bytes = snapshot.get(crate::catalog::KS_CATALOG, &key).ok()??;
+        let record = crate::catalog::TableRecord::decode(&key, &bytes).ok()?;
+        let columns = record.schema.column_defs?;
+        Some(columns.into_iter().map(|c| c.name).collect())
+    }
+
+    /// A new, successful event with the session's metadata and `captured` query text
+    /// (cut to the policy's length) and parameters (see [`Session::capture`]).
     fn event(
         &self,
         class: EventClass,
         operation: &str,
         targets: Vec<String>,
-        text: &str,
-        params: &[Param],
+        captured: (String, Vec<String>),
         timestamp_us: i64,
     ) -> AuditEvent {
         let shared = self.store.shared();
         let policy = shared.policy();
-        let (query, query_truncated) = policy.truncate(text);
-        let params = params
-            .iter()
-            .map(|p| match policy.params {
-                ParamCapture::Values => String::from(&p.value()),
-                ParamCapture::Redacted => "?".to_owned(),
-            })
-            .collect();
+        let (text, params) = captured;
+        let (query, query_truncated) = policy.truncate(&text);
         let capture = policy.capture;
         let captured = |on: bool, value: &Option<String>| match (on, value) {
             (true, Some(value)) => value.clone(),
@@ -779,7 +862,7 @@ impl Session {
             Ok(output) => event.rows = output_rows(output),
             Err(error) => {
                 event.success = false;
-                event.error = Some(error.to_string());
+                event.error = Some(self.error_text(error));
             }
         }
         if always || self.store.shared().policy().records(&event) {
@@ -801,14 +884,35 @@ impl Session {
         let started = Instant::now();
         let timestamp_us = now_micros();
         let classification = classify(statement);
+        let (captured, refused) = match self.capture(Some(statement), text, params) {
+            Ok(captured) => {
+                self.redacted = captured.redacted;
+                ((captured.text, captured.params), None)
+            }
+            // Fail closed: a statement whose personal data cannot be kept out of the trail
+            // does not run, and its event holds no value.
+            Err(error) => {
+                self.redacted = Vec::new();
+                (
+                    (
+                        format!("-- redacted: {}", classification.operation),
+                        vec!["?".to_owned(); params.len()],
+                    ),
+                    Some(error),
+                )
+            }
+        };
         let mut event = self.event(
             classification.class,
             classification.operation,
             classification.targets.clone(),
-            text,
-            params,
+            captured,
             timestamp_us,
         );
+        if let Some(error) = refused {
+            self.record_outcome(event, started, Err(&error), true);
+            return Err(error);
+        }
 
         if let Some(table) = [audit_table::AUDIT_TABLE, CHECKPOINT_TABLE]
             .into_iter()
@@ -926,7 +1030,7 @@ impl Session {
             Ok(output) => event.rows = output_rows(output),
             Err(error) => {
                 event.success = false;
-                event.error = Some(error.to_string());
+                event.error = Some(self.error_text(error));
             }
         }
         let records = self.store.shared().policy().records(&event);
@@ -947,7 +1051,7 @@ impl Session {
                 // failure on its own (this fails too if the database is poisoned).
                 if records {
                     event.success = false;
-                    event.error = Some(error.to_string());
+                    event.error = Some(self.error_text(&error));
                     event.rows = 0;
                     self.store.push_event(event);
                     let _ = self.store.end(false);
@@ -1087,8 +1191,10 @@ impl Drop for Session {
                 EventClass::Txn,
                 "ROLLBACK",
                 Vec::new(),
-                "-- implicit ROLLBACK: session closed inside a transaction",
-                &[],
+                (
+                    "-- implicit ROLLBACK: session closed inside a transaction".to_owned(),
+                    Vec::new(),
+                ),
                 now_micros(),
             );
             if self.store.shared().policy().records(&event) {

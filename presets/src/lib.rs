@@ -36,7 +36,7 @@ pub use preset::Preset;
 
 use heliosdb_checkpoint::{CheckpointSink, SignerKey};
 use heliosdb_engine::audit::{
-    AuditPolicy, AuditSink, JsonlFileSink, MetadataCapture, ParamCapture,
+    AuditPolicy, AuditSink, JsonlFileSink, MetadataCapture, ParamCapture, Redaction,
 };
 use heliosdb_engine::{DatabaseOptions, DurabilityMode};
 use heliosdb_otlp::{Compression, OtlpOptions, OtlpSink, Protocol};
@@ -52,15 +52,13 @@ pub const FILE_NAME: &str = "heliosdb.toml";
 /// Prefix of environment overrides.
 pub const ENV_PREFIX: &str = "HELIOSDB_";
 
-/// Keys accepted, validated and shown now, whose effect (pruning, legal hold, lockdown,
-/// per-column redaction) is applied by the retention machinery.
-pub const RETENTION_KEYS: [&str; 6] = [
+/// Keys accepted, validated and shown now, whose effect (pruning, legal hold, lockdown)
+/// is applied by the retention machinery.
+pub const RETENTION_KEYS: [&str; 4] = [
     "audit.retention_days",
     "audit.auto_prune",
     "audit.legal_hold",
     "audit.audit_trail_lockdown",
-    "audit.redact_columns",
-    "audit.redaction_mode",
 ];
 
 /// Where a resolved value came from.
@@ -462,6 +460,13 @@ impl Config {
                 database: capture.capture_database_name,
                 duration: capture.capture_execution_time,
                 custom: capture.capture_custom_fields,
+            },
+            redaction: Redaction {
+                columns: audit.redact_columns.clone(),
+                mode: match audit.redaction_mode {
+                    RedactionMode::Hash => heliosdb_engine::audit::RedactionMode::Hash,
+                    RedactionMode::Encrypt => heliosdb_engine::audit::RedactionMode::Encrypt,
+                },
             },
         }
     }

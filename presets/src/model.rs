@@ -68,7 +68,7 @@ impl Default for DatabaseConfig {
     }
 }
 
-/// How `redact_columns` values are kept (applied by retention; see `docs/CONFIG.md`).
+/// How `redact_columns` values are kept in the audit trail (see `docs/CONFIG.md`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RedactionMode {
@@ -112,9 +112,10 @@ pub struct AuditConfig {
     pub max_query_length: u64,
     /// Record each bound parameter as `?` instead of its value.
     pub redact_parameters: bool,
-    /// Columns whose literal values are kept out of the trail (applied by retention).
+    /// Columns whose literal values and bound parameters are kept out of the trail in
+    /// clear; the first is the subject column (`redaction_mode = "encrypt"`).
     pub redact_columns: Vec<String>,
-    /// How `redact_columns` values are kept (applied by retention).
+    /// How `redact_columns` values are kept: keyed hash or per-subject encryption.
     pub redaction_mode: RedactionMode,
     /// Hash-chain every record; cannot be turned off.
     #[serde(deserialize_with = "checksums")]

@@ -13,6 +13,40 @@ pub enum ParamCapture {
     Redacted,
 }
 
+/// How the literal values of [`Redaction::columns`] are kept in the trail
+/// (`audit.redaction_mode`; see [`redact`](super::redact)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RedactionMode {
+    /// `'hmac:<hex>'`: HMAC-SHA-256 under the database's redaction key. Searchable (the
+    /// token of a value can be computed again), not readable, not erasable per subject.
+    #[default]
+    Hash,
+    /// `'enc:<subject hex>:<base64>'`: ChaCha20-Poly1305 under the data subject's own key.
+    /// Readable while the key exists; destroying it
+    /// ([`forget_subject`](super::redact::forget_subject)) erases the value.
+    Encrypt,
+}
+
+/// Personal data kept out of the trail in clear (`audit.redact_columns`,
+/// `audit.redaction_mode`).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Redaction {
+    /// Columns whose literal values (compared with or assigned to them) and bound
+    /// parameters are replaced by tokens. Matched by name, case-insensitively, in every
+    /// table. The first one is the *subject column*: its value names the data subject in
+    /// [`RedactionMode::Encrypt`]. Empty: nothing is redacted.
+    pub columns: Vec<String>,
+    /// How the values are replaced.
+    pub mode: RedactionMode,
+}
+
+impl Redaction {
+    /// True when some column is redacted.
+    pub fn is_active(&self) -> bool {
+        !self.columns.is_empty()
+    }
+}
+
 /// Which session metadata goes into each event. A field left out is recorded empty (or
 /// zero), so the canonical encoding keeps one layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +116,8 @@ pub struct AuditPolicy {
     pub params: ParamCapture,
     /// Which session metadata is recorded.
     pub capture: MetadataCapture,
+    /// Personal data replaced by tokens in query text and parameters.
+    pub redaction: Redaction,
 }
 
 impl Default for AuditPolicy {
@@ -101,6 +137,7 @@ impl Default for AuditPolicy {
             max_query_length: 4096,
             params: ParamCapture::Values,
             capture: MetadataCapture::default(),
+            redaction: Redaction::default(),
         }
     }
 }
