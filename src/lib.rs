@@ -33,7 +33,8 @@ pub use heliosdb_engine::audit::{
 };
 pub use heliosdb_engine::{
     AppEvent, DatabaseOptions, DurabilityMode, Error, FromValue, Output, Param, Prepared, Result,
-    Rows, Session, SessionInfo, SqlStore, StorageBackend, StorageError, Value, params,
+    RetentionOptions, Rows, Session, SessionInfo, SqlStore, StorageBackend, StorageError, Value,
+    params,
 };
 
 /// Date and time types for binding `DATE`, `TIMESTAMP` and `TIME` parameters.
@@ -214,6 +215,13 @@ impl DatabaseBuilder {
         self
     }
 
+    /// Retention of the audit trail: `retention_days`, `auto_prune`, legal hold, lockdown.
+    #[must_use]
+    pub fn retention(mut self, retention: RetentionOptions) -> Self {
+        self.options.retention = retention;
+        self
+    }
+
     /// Name recorded in session metadata; default `main`.
     #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
@@ -277,6 +285,8 @@ impl DatabaseBuilder {
         for sink in self.sinks {
             db.attach_sink(sink)?;
         }
+        // `audit.auto_prune`: events past `retention_days` go when the database opens.
+        db.apply_retention()?;
         Ok(Database::from(db))
     }
 }

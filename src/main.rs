@@ -12,6 +12,7 @@ mod config_cmd;
 mod demo;
 mod failure;
 mod printer;
+mod retention_cmd;
 mod script;
 mod shell;
 mod table;
@@ -227,6 +228,36 @@ enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Remove the oldest events (never past the newest signed checkpoint or what a sink
+    /// has not taken), keeping an anchor so `verify` still checks everything kept.
+    /// Refused under a legal hold or lockdown. Recorded as a SYSTEM PRUNE event.
+    Prune {
+        /// Prune events older than this: a number and a unit (s, m, h, d, w), e.g. 90d.
+        #[arg(
+            long,
+            value_name = "AGE",
+            value_parser = retention_cmd::parse_age,
+            conflicts_with = "before_seq",
+            required_unless_present = "before_seq"
+        )]
+        older_than: Option<i64>,
+        /// Prune every event with a lower seq.
+        #[arg(long, value_name = "SEQ")]
+        before_seq: Option<u64>,
+        /// Show what would be pruned; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show, place (`on --reason TEXT`) or release (`off`) a legal hold: while one is
+    /// placed every prune is refused. Placing and releasing are audited.
+    Hold {
+        /// `on` or `off`; omit to show the current state.
+        #[arg(value_parser = ["on", "off"])]
+        state: Option<String>,
+        /// Why the hold is placed (a case or matter reference); required with `on`.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
     /// Open the database with its configured sinks, let them catch up, and show where each
     /// stands: delivered seq, lag and last error.
     Sinks {
@@ -330,6 +361,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         io::stdout().lock(),
                     )
                 }
+                AuditCommand::Prune {
+                    older_than,
+                    before_seq,
+                    dry_run,
+                } => {
+                    let db = open(&cli)?;
+                    retention_cmd::prune(
+                        &db,
+                        *older_than,
+                        *before_seq,
+                        *dry_run,
+                        io::stdout().lock(),
+                    )
+                }
+                AuditCommand::Hold { state, reason } => {
+                    let db = open(&cli)?;
+                    let by = session_info(&cli).user;
+                    retention_cmd::hold(
+                        &db,
+                        state.as_deref().map(|s| s == "on"),
+                        reason.as_deref(),
+                        &by,
+                        io::stdout().lock(),
+                    )
+                }
                 AuditCommand::Sinks { wait } => {
                     let db = open(&cli)?;
                     config_cmd::sinks(&db, *wait, io::stdout().lock())
@@ -338,9 +394,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 AuditCommand::Subject { id, format } => {
                     audit_cmd::subject(path, id, *format, io::stdout().lock())
                 }
-                AuditCommand::Token { value } => {
-                    audit_cmd::token(path, value, io::stdout().lock())
-                }
+                AuditCommand::Token { value } => audit_cmd::token(path, value, io::stdout().lock()),
                 AuditCommand::ForgetSubject { id } => {
                     let db = open(&cli)?;
                     let by = session_info(&cli).user;

@@ -275,9 +275,11 @@ pub trait StorageBackend: Send + Sync + 'static {
     /// Makes every commit so far durable against power loss (fsync).
     fn persist(&self) -> Result<(), StorageError>;
 
-    /// Makes deleted entries leave the disk: writes out what is held in memory (so no
-    /// journal keeps an old copy) and rewrites `keyspaces` without what was deleted from
-    /// them. Retention calls it after pruning, crypto-shredding after destroying a key.
+    /// Returns the space of deleted entries: writes out what is held in memory and
+    /// rewrites `keyspaces`' table files without what was deleted from them. Retention
+    /// calls it after pruning. A backend may still hold deleted bytes in a write-ahead
+    /// journal until it retires that journal (fjall does at 64 MiB of journal), so
+    /// secrets that must leave every file are kept elsewhere (`audit::redact` keys).
     /// Blocks until done. The default does nothing (a backend that keeps no files).
     fn reclaim(&self, keyspaces: &[&str]) -> Result<(), StorageError> {
         let _ = keyspaces;

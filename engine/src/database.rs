@@ -3,6 +3,7 @@
 use crate::audit::checkpoints::{self, StoredCheckpoint};
 use crate::audit::ledger::{self, Head};
 use crate::audit::merkle::Frontier;
+use crate::audit::prune::{self, LegalHold, PruneAnchor, PruneBefore, PruneReport};
 use crate::audit::sink::SinkRecorder;
 use crate::audit::sink::{Follower, HeadSignal};
 use crate::audit::tree;
@@ -58,6 +59,25 @@ pub struct DatabaseOptions {
     pub audit: AuditPolicy,
     /// Most events a follower sink is handed in one delivery.
     pub sink_batch_size: usize,
+    /// How long audit events are kept, and what may prune them.
+    pub retention: RetentionOptions,
+}
+
+/// Retention of the audit trail (`docs/CONFIG.md`, `audit.retention_days` and the keys
+/// after it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RetentionOptions {
+    /// Days events are kept; 0 keeps them forever.
+    pub retention_days: u64,
+    /// Prune events older than `retention_days` when the database opens (and on
+    /// [`Database::apply_retention`]).
+    pub auto_prune: bool,
+    /// A legal hold from the configuration: every prune is refused.
+    pub legal_hold: bool,
+    /// The trail may never be pruned (FDA 21 CFR Part 11 preset).
+    pub lockdown: bool,
+    /// Prune only under a signed checkpoint, even before the first one exists.
+    pub require_checkpoints: bool,
 }
 
 impl Default for DatabaseOptions {
@@ -68,6 +88,7 @@ impl Default for DatabaseOptions {
             name: "main".to_owned(),
             audit: AuditPolicy::default(),
             sink_batch_size: 1024,
+            retention: RetentionOptions::default(),
         }
     }
 }
@@ -228,7 +249,8 @@ impl Core {
 
     /// Seals one SYSTEM event, on behalf of the engine or a sink, in its own commit;
     /// returns its seq.
-    pub(crate) fn record_system(&self, event: AppEvent) -> Result<u64> {
+    /// A SYSTEM event (user `heliosdb`) ready to seal.
+    pub(crate) fn system_event(&self, event: AppEvent) -> Result<AuditEvent> {
         let AppEvent {
             operation,
             targets,
@@ -244,7 +266,7 @@ impl Core {
         }
         let policy = self.policy();
         let (query, query_truncated) = policy.truncate(&detail);
-        let mut events = [AuditEvent {
+        Ok(AuditEvent {
             timestamp_us: crate::chrono::Utc::now().timestamp_micros(),
             database_id: self.database_id,
             user: SYSTEM_USER.to_owned(),
@@ -262,7 +284,11 @@ impl Core {
             success,
             custom,
             ..AuditEvent::default()
-        }];
+        })
+    }
+
+    pub(crate) fn record_system(&self, event: AppEvent) -> Result<u64> {
+        let mut events = [self.system_event(event)?];
         self.commit(None, WriteBatch::new(), &mut events)?;
         Ok(events[0].seq)
     }
@@ -518,6 +544,214 @@ impl Database {
     /// sink quarantining a record, a retention run.
     pub fn record_system_event(&self, event: AppEvent) -> Result<u64> {
         self.shared.record_system(event)
+    }
+
+    /// The prune anchor, when events were ever pruned: where the kept ledger starts.
+    pub fn prune_anchor(&self) -> Result<Option<PruneAnchor>> {
+        prune::load_anchor(&*self.shared.backend.snapshot()?)
+    }
+
+    /// The legal hold placed with [`Database::set_legal_hold`], if any (a hold from the
+    /// configuration is in [`DatabaseOptions::retention`]).
+    pub fn legal_hold(&self) -> Result<Option<LegalHold>> {
+        prune::load_hold(&*self.shared.backend.snapshot()?)
+    }
+
+    /// Places (`Some(reason)`) or releases (`None`) a legal hold: while one is placed every
+    /// prune is refused. Stored in the database and recorded as a SYSTEM event
+    /// (`LEGAL_HOLD_ON` / `LEGAL_HOLD_OFF`) naming `by` and the reason, in the same commit.
+    pub fn set_legal_hold(&self, reason: Option<&str>, by: &str) -> Result<()> {
+        let guard = self.shared.lock_writer()?;
+        let mut batch = WriteBatch::new();
+        let mut event = match reason {
+            Some(reason) => {
+                let reason = reason.trim();
+                if reason.is_empty() {
+                    return Err(Error::Unsupported(
+                        "a legal hold needs a reason (a case or matter reference)".to_owned(),
+                    ));
+                }
+                let hold = LegalHold {
+                    reason: reason.to_owned(),
+                    by: by.to_owned(),
+                    since_us: crate::chrono::Utc::now().timestamp_micros(),
+                };
+                batch.put(catalog::KS_CATALOG, prune::HOLD_KEY, hold.encode());
+                let mut event = AppEvent::new("LEGAL_HOLD_ON");
+                event.detail = reason.to_owned();
+                event
+            }
+            None => {
+                batch.delete(catalog::KS_CATALOG, prune::HOLD_KEY);
+                AppEvent::new("LEGAL_HOLD_OFF")
+            }
+        };
+        event.targets = vec![crate::audit::AUDIT_TABLE.to_owned()];
+        event.custom.insert("by".to_owned(), by.to_owned());
+        let mut events = [self.shared.system_event(event)?];
+        self.shared.commit(Some(&guard), batch, &mut events)
+    }
+
+    /// Why pruning is not allowed now, if it is not.
+    fn prune_refusal(&self) -> Result<Option<String>> {
+        let retention = &self.shared.options.retention;
+        if retention.lockdown {
+            return Ok(Some(
+                "audit.audit_trail_lockdown = true: this audit trail is never pruned".to_owned(),
+            ));
+        }
+        if retention.legal_hold {
+            return Ok(Some(
+                "audit.legal_hold = true in the configuration: pruning is suspended".to_owned(),
+            ));
+        }
+        if let Some(hold) = self.legal_hold()? {
+            return Ok(Some(format!(
+                "a legal hold is placed ({}, by {}): pruning is suspended until it is released with `heliosdb audit hold off`",
+                hold.reason, hold.by
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Removes the oldest events of the audit trail: those before `before`, never past
+    /// the newest stored signed checkpoint (when checkpoints are in use) nor past what an
+    /// attached sink has not yet taken. Refused with [`Error::RetentionRefused`] under
+    /// lockdown or a legal hold. With `dry_run`, reports what would be pruned and changes
+    /// nothing. See [`prune`](crate::audit::prune) for what is kept.
+    pub fn prune_before(&self, before: PruneBefore, dry_run: bool) -> Result<PruneReport> {
+        if let Some(refusal) = self.prune_refusal()? {
+            return Err(Error::RetentionRefused(refusal));
+        }
+        let guard = self.shared.lock_writer()?;
+        let snapshot = self.shared.backend.snapshot()?;
+        let anchor = prune::load_anchor(&*snapshot)?;
+        let first_seq = anchor.as_ref().map_or(1, |a| a.first_kept);
+        let head = self.shared.head().seq;
+        let requested = match before {
+            PruneBefore::Seq(seq) => seq.saturating_sub(1).min(head),
+            PruneBefore::Time(time_us) => prune::last_before(&*snapshot, first_seq, time_us)?,
+        };
+        let mut through = requested;
+        let mut limited_by = None;
+        let stored = checkpoints::all(&*snapshot)?;
+        if !stored.is_empty() || self.shared.options.retention.require_checkpoints {
+            let covered = stored
+                .iter()
+                .map(|c| c.size)
+                .filter(|size| *size <= through)
+                .max()
+                .unwrap_or(0);
+            if covered < through {
+                limited_by = Some(match covered {
+                    0 => "no signed checkpoint covers these events yet".to_owned(),
+                    size => {
+                        format!("the newest signed checkpoint that covers them is of {size} events")
+                    }
+                });
+                through = covered;
+            }
+        }
+        let floor = self
+            .shared
+            .followers
+            .lock()
+            .iter()
+            .map(|f| f.delivered().unwrap_or(0))
+            .min();
+        if let Some(floor) = floor
+            && floor < through
+        {
+            limited_by = Some(format!("an audit sink has taken events only up to {floor}"));
+            through = floor;
+        }
+        let mut report = PruneReport {
+            first_seq,
+            requested_through: requested,
+            pruned_through: through.max(first_seq - 1),
+            events: through.saturating_sub(first_seq - 1),
+            limited_by,
+            dry_run,
+            prune_events: Vec::new(),
+        };
+        drop(snapshot);
+        if dry_run || report.events == 0 {
+            return Ok(report);
+        }
+        let reason = match before {
+            PruneBefore::Seq(seq) => format!("before seq {seq}"),
+            PruneBefore::Time(time_us) => format!(
+                "recorded before {}",
+                crate::audit::table::timestamp(time_us).format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+        };
+        let mut from = first_seq;
+        while from <= through {
+            let last = through.min(from + prune::PRUNE_CHUNK - 1);
+            let snapshot = self.shared.backend.snapshot()?;
+            let tree_size = self.audit_root().0;
+            let mut batch = WriteBatch::new();
+            let chain = prune::stage_removal(&*snapshot, from, last, &mut batch)?;
+            let next = PruneAnchor {
+                first_kept: last + 1,
+                chain_before: chain,
+                frontier: tree::frontier_at(&*snapshot, last, tree_size)?,
+                pruned_at_us: crate::chrono::Utc::now().timestamp_micros(),
+            };
+            batch.put(catalog::KS_CATALOG, prune::ANCHOR_KEY, next.encode());
+            let mut event = AppEvent::new(prune::PRUNE_OPERATION);
+            event.targets = vec![crate::audit::AUDIT_TABLE.to_owned()];
+            event.detail = format!(
+                "pruned events {from}..={last} ({} events, {reason})",
+                last - from + 1
+            );
+            event.custom.extend([
+                ("pruned_from".to_owned(), from.to_string()),
+                ("pruned_through".to_owned(), last.to_string()),
+            ]);
+            event.custom.extend(prune::anchor_fields(&next));
+            let mut events = [self.shared.system_event(event)?];
+            drop(snapshot);
+            self.shared.commit(Some(&guard), batch, &mut events)?;
+            report.prune_events.push(events[0].seq);
+            from = last + 1;
+        }
+        drop(guard);
+        self.shared
+            .backend
+            .reclaim(&[ledger::KS_AUDIT, ledger::KS_AUDIT_INDEX])?;
+        Ok(report)
+    }
+
+    /// Applies `retention_days` when `auto_prune` is on: prunes the events recorded more
+    /// than that many days ago (within the limits of [`Database::prune_before`]). Waits up
+    /// to two seconds for attached sinks to say where they stand. Returns `None` when
+    /// automatic pruning is off, refused (lockdown, legal hold) or has nothing to do.
+    pub fn apply_retention(&self) -> Result<Option<PruneReport>> {
+        let retention = &self.shared.options.retention;
+        if !retention.auto_prune || retention.retention_days == 0 {
+            return Ok(None);
+        }
+        if self.prune_refusal()?.is_some() {
+            return Ok(None);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while self
+            .shared
+            .followers
+            .lock()
+            .iter()
+            .any(|f| f.delivered().is_none())
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let days = i64::try_from(retention.retention_days).unwrap_or(i64::MAX);
+        let cutoff = crate::chrono::Utc::now()
+            .timestamp_micros()
+            .saturating_sub(days.saturating_mul(86_400_000_000));
+        let report = self.prune_before(PruneBefore::Time(cutoff), false)?;
+        Ok((report.events > 0).then_some(report))
     }
 
     /// Recomputes every leaf and chain hash of the audit ledger from the stored records

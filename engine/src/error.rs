@@ -43,6 +43,13 @@ pub enum Error {
         /// What was attempted.
         operation: String,
     },
+    /// Pruning is not allowed: lockdown, or a legal hold.
+    #[error("prune refused: {0}")]
+    RetentionRefused(String),
+    /// The stored audit trail is not in a state an operation can work on (an event is
+    /// missing); `verify` locates the problem.
+    #[error("{0}")]
+    Integrity(String),
     /// The database was closed (its last handle dropped) before the call.
     #[error("the database is closed")]
     Closed,
@@ -170,6 +177,8 @@ impl Error {
             Error::AuditLogReadOnly { .. } => "permission",
             Error::CheckpointRefused(_) => "integrity",
             Error::Closed => "closed",
+            Error::RetentionRefused(_) => "permission",
+            Error::Integrity(_) => "integrity",
             Error::Unsupported(_) => "unsupported",
             Error::Constraint(_) | Error::Unkeyable { .. } => "constraint",
             Error::Conflict | Error::Busy { .. } => "concurrency",

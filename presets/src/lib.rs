@@ -38,7 +38,7 @@ use heliosdb_checkpoint::{CheckpointSink, SignerKey};
 use heliosdb_engine::audit::{
     AuditPolicy, AuditSink, JsonlFileSink, MetadataCapture, ParamCapture, Redaction,
 };
-use heliosdb_engine::{DatabaseOptions, DurabilityMode};
+use heliosdb_engine::{DatabaseOptions, DurabilityMode, RetentionOptions};
 use heliosdb_otlp::{Compression, OtlpOptions, OtlpSink, Protocol};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -51,15 +51,6 @@ pub const FILE_NAME: &str = "heliosdb.toml";
 
 /// Prefix of environment overrides.
 pub const ENV_PREFIX: &str = "HELIOSDB_";
-
-/// Keys accepted, validated and shown now, whose effect (pruning, legal hold, lockdown)
-/// is applied by the retention machinery.
-pub const RETENTION_KEYS: [&str; 4] = [
-    "audit.retention_days",
-    "audit.auto_prune",
-    "audit.legal_hold",
-    "audit.audit_trail_lockdown",
-];
 
 /// Where a resolved value came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -471,7 +462,8 @@ impl Config {
         }
     }
 
-    /// The engine options: durability, timeouts, name, audit policy, sink batch size.
+    /// The engine options: durability, timeouts, name, audit policy, sink batch size,
+    /// retention.
     pub fn database_options(&self) -> DatabaseOptions {
         let database = &self.settings.database;
         DatabaseOptions {
@@ -486,6 +478,20 @@ impl Config {
             audit: self.audit_policy(),
             sink_batch_size: usize::try_from(self.settings.audit.async_buffer_size)
                 .unwrap_or(usize::MAX),
+            retention: self.retention_options(),
+        }
+    }
+
+    /// Retention: `retention_days`, `auto_prune`, `legal_hold`, `audit_trail_lockdown`,
+    /// `require_checkpoints`.
+    pub fn retention_options(&self) -> RetentionOptions {
+        let audit = &self.settings.audit;
+        RetentionOptions {
+            retention_days: audit.retention_days,
+            auto_prune: audit.auto_prune,
+            legal_hold: audit.legal_hold,
+            lockdown: audit.audit_trail_lockdown,
+            require_checkpoints: audit.require_checkpoints,
         }
     }
 

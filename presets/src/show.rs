@@ -1,7 +1,7 @@
 //! `heliosdb config show`: the resolved configuration as TOML, each value commented with
 //! where it came from.
 
-use crate::{Config, RETENTION_KEYS, Source};
+use crate::{Config, Source};
 use std::fmt::Write;
 use toml::{Table, Value};
 
@@ -15,12 +15,7 @@ fn line(out: &mut String, text: &str, comment: &str) {
 }
 
 fn comment_for(config: &Config, path: &str) -> String {
-    let source = config.source(path);
-    let mut comment = source.to_string();
-    if RETENTION_KEYS.contains(&path) {
-        comment.push_str("; enforced by retention (not active yet)");
-    }
-    comment
+    config.source(path).to_string()
 }
 
 fn is_table_array(value: &Value) -> bool {

@@ -1,7 +1,7 @@
 //! Loading, validation, precedence and rendering of `heliosdb.toml`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use heliosdb_config::{Config, ConfigError, Preset, RETENTION_KEYS, Source};
+use heliosdb_config::{Config, ConfigError, Preset, Source};
 use std::path::PathBuf;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -386,22 +386,6 @@ fn relative_paths_are_taken_from_the_files_directory() {
     assert_eq!(Config::discover(dir.path()).expect("valid"), Some(config));
     let empty = tempfile::tempdir().expect("temp dir");
     assert_eq!(Config::discover(empty.path()).expect("nothing"), None);
-}
-
-#[test]
-fn retention_keys_are_shown_as_enforced_by_retention() {
-    let shown = Config::default().render();
-    for key in RETENTION_KEYS {
-        let name = key.rsplit('.').next().expect("a dotted key");
-        let line = shown
-            .lines()
-            .find(|l| l.starts_with(&format!("{name} = ")))
-            .unwrap_or_else(|| panic!("{key} is shown"));
-        assert!(
-            line.ends_with("enforced by retention (not active yet)"),
-            "{line}"
-        );
-    }
 }
 
 #[test]

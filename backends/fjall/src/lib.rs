@@ -328,8 +328,8 @@ impl StorageBackend for FjallBackend {
         self.check_poisoned()?;
         self.persist()?;
         let all: Vec<fjall::Keyspace> = self.keyspaces.read().values().cloned().collect();
-        // Every memtable goes to a table file, so the journals holding the deleted
-        // entries are no longer needed and are removed.
+        // Every memtable goes to a table file (fjall retires a journal once it is full
+        // and no memtable needs it), then the named keyspaces are rewritten.
         for keyspace in &all {
             self.poison_on_error(keyspace.rotate_memtable_and_wait())?;
         }

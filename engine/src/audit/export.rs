@@ -265,6 +265,11 @@ pub(crate) fn chain_before(snapshot: &dyn Snapshot, seq: u64) -> Result<Hash> {
         })?;
         return Ok(genesis(&id));
     }
+    if let Some(anchor) = super::prune::load_anchor(snapshot)?
+        && anchor.first_kept == seq
+    {
+        return Ok(anchor.chain_before);
+    }
     let key = record_key(seq - 1);
     let value = snapshot.get(KS_AUDIT, &key)?.ok_or_else(|| {
         corrupt(

@@ -11,6 +11,7 @@ mod jsonl;
 pub mod ledger;
 pub mod merkle;
 mod policy;
+pub mod prune;
 pub mod redact;
 pub mod sink;
 pub mod table;
@@ -26,6 +27,7 @@ pub use ledger::{
     Hash, Head, IndexEntry, Record, audit_index_entries, chain_hash, genesis, leaf_hash,
 };
 pub use policy::{AuditPolicy, MetadataCapture, ParamCapture, Redaction, RedactionMode};
+pub use prune::{LegalHold, PruneAnchor, PruneBefore, PruneReport};
 pub use sink::{
     AuditSink, MAX_RETRY_AFTER, MAX_WAIT, RetryAfter, SealedEvent, SinkContext, SinkError,
     SinkRecorder, SinkStatus,

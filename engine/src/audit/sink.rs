@@ -338,6 +338,8 @@ pub fn read_after(
 /// A running follower: its thread, its status and how to stop it.
 pub(crate) struct Follower {
     backend: Arc<dyn StorageBackend>,
+    /// Set once the sink has said where it stands (`resume_after`).
+    resumed: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     signal: Arc<HeadSignal>,
     status: Arc<Mutex<SinkStatus>>,
@@ -371,13 +373,15 @@ impl Follower {
             oldest_pending_us: None,
         }));
         let stop = Arc::new(AtomicBool::new(false));
+        let resumed = Arc::new(AtomicBool::new(false));
         let batch_size = batch_size.max(1);
         let thread = {
-            let (stop, signal, status, backend) = (
+            let (stop, signal, status, backend, resumed) = (
                 Arc::clone(&stop),
                 Arc::clone(&signal),
                 Arc::clone(&status),
                 Arc::clone(&backend),
+                Arc::clone(&resumed),
             );
             std::thread::Builder::new()
                 .name(format!("heliosdb-sink-{name}"))
@@ -387,6 +391,7 @@ impl Follower {
                         signal: &signal,
                         stop: &stop,
                         status: &status,
+                        resumed: &resumed,
                         batch_size,
                     };
                     run.follow(&mut *sink, &context);
@@ -395,6 +400,7 @@ impl Follower {
         };
         Ok(Follower {
             backend,
+            resumed,
             stop,
             signal,
             status,
@@ -413,6 +419,14 @@ impl Follower {
                 .and_then(|(_, events)| events.first().map(|e| e.event.timestamp_us));
         }
         status
+    }
+
+    /// The seq the sink has accepted up to, once it has said where it stands; `None`
+    /// before that.
+    pub(crate) fn delivered(&self) -> Option<u64> {
+        self.resumed
+            .load(Ordering::Acquire)
+            .then(|| self.status.lock().delivered_seq)
     }
 
     /// Asks the thread to deliver what is sealed, close the sink and stop; waits for it.
@@ -436,6 +450,7 @@ struct Run<'a> {
     signal: &'a HeadSignal,
     stop: &'a AtomicBool,
     status: &'a Mutex<SinkStatus>,
+    resumed: &'a AtomicBool,
     batch_size: usize,
 }
 
@@ -499,6 +514,7 @@ impl Run<'_> {
             }
         };
         self.status.lock().delivered_seq = cursor;
+        self.resumed.store(true, Ordering::Release);
         pause = FIRST_RETRY_PAUSE;
         loop {
             let head = self.signal.wait_past(cursor, self.stop, IDLE_WAIT);

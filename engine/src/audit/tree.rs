@@ -112,13 +112,17 @@ impl NodeSource for StoredNodes<'_> {
     fn node(&mut self, id: NodeId) -> Result<Hash> {
         if id.level == 0 {
             let key = record_key(id.index + 1);
-            let value = self
-                .snapshot
-                .get(KS_AUDIT, &key)?
-                .ok_or_else(|| gap(id.index + 1))?;
-            let (canonical, _) =
-                split_record(&value).map_err(|e| corrupt(KS_AUDIT, "audit record", &key, e))?;
-            return Ok(leaf_hash(canonical));
+            if let Some(value) = self.snapshot.get(KS_AUDIT, &key)? {
+                let (canonical, _) =
+                    split_record(&value).map_err(|e| corrupt(KS_AUDIT, "audit record", &key, e))?;
+                return Ok(leaf_hash(canonical));
+            }
+            // A pruned event leaves its leaf hash in the tree (`audit::prune`).
+            let stored = self.snapshot.get(KS_AUDIT_TREE, &node_key(id))?;
+            return stored
+                .as_deref()
+                .and_then(|v| <[u8; 32]>::try_from(v).ok())
+                .ok_or_else(|| gap(id.index + 1));
         }
         let key = node_key(id);
         let value = self.snapshot.get(KS_AUDIT_TREE, &key)?;
@@ -208,13 +212,33 @@ pub fn roots_from_records(
         return Ok(roots);
     }
     let snapshot = backend.snapshot()?;
+    // After pruning, the kept records extend the anchor's frontier; roots at sizes inside
+    // the pruned prefix come from the leaf hashes pruning kept in the tree.
+    let mut frontier = Frontier::new();
+    if let Some(anchor) = super::prune::load_anchor(&*snapshot)? {
+        let pruned = anchor.frontier.size();
+        while let Some((i, size)) = wanted.peek().copied() {
+            if size > pruned {
+                break;
+            }
+            roots[i] = Some(merkle::subtree_root(
+                &mut StoredNodes::new(&*snapshot),
+                0,
+                size,
+            )?);
+            wanted.next();
+        }
+        frontier = anchor.frontier;
+    }
+    if wanted.peek().is_none() {
+        return Ok(roots);
+    }
     let records = snapshot.range(
         KS_AUDIT,
         Bound::Unbounded,
         Bound::Unbounded,
         Direction::Forward,
     )?;
-    let mut frontier = Frontier::new();
     for item in records {
         let (key, value) = item?;
         if key.as_slice() != record_key(frontier.size() + 1) {

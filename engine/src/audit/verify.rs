@@ -13,6 +13,7 @@
 //!     head: None,
 //!     last_seq: 6,
 //!     problem: Some(Problem { seq: 7, kind: ProblemKind::Gap { expected: 7 } }),
+//!     pruned_through: 0,
 //! };
 //! assert!(!report.is_intact());
 //! assert_eq!(report.problem.unwrap().to_string(), "seq 7: event 7 is missing (the next stored event has a higher seq)");
@@ -23,6 +24,7 @@ use super::ledger::{
     DATABASE_ID_KEY, HEAD_KEY, Hash, Head, KS_AUDIT, KS_AUDIT_INDEX, chain_hash, decode_record,
     genesis, index_entries, leaf_hash, record_key, seq_as_i64, split_record,
 };
+use super::{ledger, prune};
 use crate::backend::{Direction, KeyValue, KvIter, Snapshot, StorageBackend};
 use crate::catalog::KS_CATALOG;
 use crate::codec::{DecodeError, Reader};
@@ -108,6 +110,10 @@ pub enum ProblemKind {
         /// What is wrong.
         detail: String,
     },
+    /// The prune anchor (where the kept ledger starts after pruning) is undecodable, or no
+    /// `PRUNE` event in the chain states it: the start of the ledger was cut without
+    /// pruning.
+    PruneAnchor(String),
 }
 
 impl fmt::Display for ProblemKind {
@@ -162,6 +168,7 @@ impl fmt::Display for ProblemKind {
             ProblemKind::IndexMismatch { index, detail } => {
                 write!(f, "index {index} disagrees with the events: {detail}")
             }
+            ProblemKind::PruneAnchor(why) => write!(f, "prune anchor: {why}"),
         }
     }
 }
@@ -194,6 +201,9 @@ pub struct VerifyReport {
     pub last_seq: u64,
     /// The first problem, or `None` when the ledger is intact.
     pub problem: Option<Problem>,
+    /// The last seq removed by pruning (0 when the ledger was never pruned): checking
+    /// started after it, from the prune anchor.
+    pub pruned_through: u64,
 }
 
 impl VerifyReport {
@@ -206,6 +216,13 @@ impl VerifyReport {
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "events checked: {}", self.events_checked)?;
+        if self.pruned_through > 0 {
+            writeln!(
+                f,
+                "pruned: events 1..={} (checked from the prune anchor)",
+                self.pruned_through
+            )?;
+        }
         match &self.head {
             Some(head) => writeln!(f, "head: seq {}, chain {}", head.seq, hex(&head.chain))?,
             None => writeln!(f, "head: none")?,
@@ -222,10 +239,11 @@ impl fmt::Display for VerifyReport {
 /// "message":".."}|null}`.
 impl Serialize for VerifyReport {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("VerifyReport", 5)?;
+        let mut s = serializer.serialize_struct("VerifyReport", 6)?;
         s.serialize_field("intact", &self.is_intact())?;
         s.serialize_field("events_checked", &self.events_checked)?;
         s.serialize_field("last_seq", &self.last_seq)?;
+        s.serialize_field("pruned_through", &self.pruned_through)?;
         s.serialize_field("head", &self.head.as_ref().map(HeadJson::from))?;
         s.serialize_field("problem", &self.problem.as_ref().map(ProblemJson::from))?;
         s.end()
@@ -326,8 +344,31 @@ pub fn verify_with(backend: &dyn StorageBackend, options: VerifyOptions) -> Resu
         head: stored_head.flatten(),
         last_seq: 0,
         problem: None,
+        pruned_through: 0,
     };
     let mut chain: Option<Hash> = database_id.as_ref().map(genesis);
+    let anchor = if has_catalog {
+        match prune::load_anchor(&*snapshot) {
+            Ok(anchor) => anchor,
+            Err(error) => {
+                report.problem = Some(Problem {
+                    seq: 1,
+                    kind: ProblemKind::PruneAnchor(error.to_string()),
+                });
+                return Ok(report);
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(anchor) = &anchor {
+        // Checking starts where the kept ledger starts.
+        report.pruned_through = anchor.first_kept - 1;
+        report.last_seq = anchor.first_kept - 1;
+        if database_id.is_some() {
+            chain = Some(anchor.chain_before);
+        }
+    }
 
     if has_audit {
         let records = snapshot.range(
@@ -364,10 +405,53 @@ pub fn verify_with(backend: &dyn StorageBackend, options: VerifyOptions) -> Resu
     }
 
     report.problem = check_head(stored_head, report.last_seq, chain);
+    if report.problem.is_none()
+        && let Some(anchor) = &anchor
+    {
+        report.problem = check_anchor(snapshot.as_ref(), anchor)?;
+    }
     if report.problem.is_none() && options.check_indexes && has_audit {
         report.problem = check_indexes(snapshot.as_ref(), has(KS_AUDIT_INDEX))?;
     }
     Ok(report)
+}
+
+/// The newest `PRUNE` event must state the anchor: a start cut off without pruning (or a
+/// forged anchor) has no such event in the chain.
+fn check_anchor(snapshot: &dyn Snapshot, anchor: &prune::PruneAnchor) -> Result<Option<Problem>> {
+    let problem = |why: String| {
+        Some(Problem {
+            seq: anchor.first_kept,
+            kind: ProblemKind::PruneAnchor(why),
+        })
+    };
+    let Some(seq) = prune::newest_prune_event(snapshot)? else {
+        return Ok(problem(format!(
+            "the ledger starts at seq {} but no PRUNE event records a prune",
+            anchor.first_kept
+        )));
+    };
+    let key = record_key(seq);
+    let Some(value) = snapshot.get(KS_AUDIT, &key)? else {
+        return Ok(problem(format!("the PRUNE event {seq} is missing")));
+    };
+    let record = match ledger::decode_record(&key, &value) {
+        Ok(record) => record,
+        Err(error) => return Ok(problem(format!("the PRUNE event {seq}: {error}"))),
+    };
+    let stated: Vec<(String, String)> = prune::anchor_fields(anchor).into();
+    let agrees = record.event.operation == prune::PRUNE_OPERATION
+        && stated
+            .iter()
+            .all(|(field, value)| record.event.custom.get(field) == Some(value));
+    Ok(if agrees {
+        None
+    } else {
+        problem(format!(
+            "the stored anchor (first kept {}) differs from the one the newest PRUNE event {seq} states",
+            anchor.first_kept
+        ))
+    })
 }
 
 /// An order-independent digest of a set of index entries: their count and the wrapping sum
