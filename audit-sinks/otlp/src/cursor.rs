@@ -15,6 +15,9 @@ pub struct CursorState {
     pub database_id: String,
     /// Seq of the last event acknowledged by the receiver (or quarantined).
     pub seq: u64,
+    /// Size of the last signed checkpoint acknowledged by the receiver (0 for none).
+    #[serde(default)]
+    pub checkpoint_size: u64,
 }
 
 /// The cursor file.
@@ -34,12 +37,17 @@ impl Cursor {
         &self.path
     }
 
-    /// Reads the cursor of database `database_id`: 0 when there is no file yet; an error
-    /// when the file is unreadable or belongs to another database.
-    pub fn load(&self, database_id: &str) -> Result<u64, OtlpError> {
+    /// Reads the cursor of database `database_id`: zeros when there is no file yet; an
+    /// error when the file is unreadable or belongs to another database.
+    pub fn load(&self, database_id: &str) -> Result<CursorState, OtlpError> {
         let bytes = match std::fs::read(&self.path) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(CursorState {
+                    database_id: database_id.to_owned(),
+                    ..CursorState::default()
+                });
+            }
             Err(e) => return Err(OtlpError::file(&self.path, "cannot read the cursor")(e)),
         };
         let state: CursorState = serde_json::from_slice(&bytes).map_err(|e| OtlpError::Cursor {
@@ -57,7 +65,7 @@ impl Cursor {
                 ),
             });
         }
-        Ok(state.seq)
+        Ok(state)
     }
 
     /// Replaces the cursor with `state`, durably.
@@ -108,12 +116,18 @@ mod tests {
     fn round_trips_and_refuses_another_database() -> Result<(), OtlpError> {
         let dir = tempfile::tempdir().map_err(OtlpError::file(Path::new("."), "tempdir"))?;
         let cursor = Cursor::new(dir.path().join("sub/otlp.cursor"));
-        assert_eq!(cursor.load("aa")?, 0);
+        assert_eq!(cursor.load("aa")?.seq, 0);
         cursor.store(&CursorState {
             database_id: "aa".into(),
             seq: 42,
+            checkpoint_size: 40,
         })?;
-        assert_eq!(cursor.load("aa")?, 42);
+        let state = cursor.load("aa")?;
+        assert_eq!((state.seq, state.checkpoint_size), (42, 40));
+        // A cursor written before checkpoints were exported reads as none exported.
+        std::fs::write(cursor.path(), br#"{"database_id":"aa","seq":7}"#)
+            .map_err(OtlpError::file(cursor.path(), "w"))?;
+        assert_eq!(cursor.load("aa")?.checkpoint_size, 0);
         let other = cursor.load("bb").map(|_| ()).map_err(|e| e.to_string());
         assert!(other.is_err_and(|e| e.contains("not this database")));
         std::fs::write(cursor.path(), b"garbage").map_err(OtlpError::file(cursor.path(), "w"))?;

@@ -4,7 +4,7 @@
 //! `service.name`, each with one `ScopeLogs` (`heliosdb.audit`), so the records of a
 //! request, read in order, are in seq order.
 
-use heliosdb_engine::audit::{AuditEvent, SealedEvent};
+use heliosdb_engine::audit::{AuditEvent, SealedEvent, StoredCheckpoint};
 use heliosdb_engine::classify::EventClass;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
@@ -301,6 +301,75 @@ impl Mapping {
             }
         }
         ExportLogsServiceRequest { resource_logs }
+    }
+
+    /// The log record of one signed checkpoint: event name `db.audit.checkpoint`, time =
+    /// signing time, body = the signed note as signed (what an auditor verifies).
+    pub fn checkpoint_record(&self, checkpoint: &StoredCheckpoint, observed_us: i64) -> LogRecord {
+        LogRecord {
+            time_unix_nano: unix_nanos(checkpoint.signed_at_us),
+            observed_time_unix_nano: unix_nanos(observed_us),
+            severity_number: SeverityNumber::Info as i32,
+            severity_text: severity_text(SeverityNumber::Info).to_owned(),
+            body: string(checkpoint.note.clone()),
+            attributes: vec![
+                kv("db.system.name", string("heliosdb")),
+                kv(
+                    "heliosdb.audit.event_id",
+                    string(format!(
+                        "{}:checkpoint:{}",
+                        self.database_id, checkpoint.size
+                    )),
+                ),
+                kv("heliosdb.checkpoint.size", int(checkpoint.size)),
+                kv("heliosdb.checkpoint.root", string(hex(&checkpoint.root))),
+                kv(
+                    "heliosdb.checkpoint.origin",
+                    string(checkpoint.origin.clone()),
+                ),
+                kv(
+                    "heliosdb.checkpoint.key_name",
+                    string(checkpoint.key_name.clone()),
+                ),
+                kv(
+                    "heliosdb.checkpoint.key_id",
+                    string(checkpoint.key_id.clone()),
+                ),
+            ],
+            event_name: "db.audit.checkpoint".to_owned(),
+            ..LogRecord::default()
+        }
+    }
+
+    /// The export request for `checkpoints`, under the configured service name.
+    pub fn checkpoint_request(
+        &self,
+        checkpoints: &[StoredCheckpoint],
+        observed_us: i64,
+    ) -> ExportLogsServiceRequest {
+        let service = if self.service_name.is_empty() {
+            DEFAULT_SERVICE_NAME
+        } else {
+            self.service_name.as_str()
+        };
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(self.resource(service)),
+                scope_logs: vec![ScopeLogs {
+                    scope: Some(InstrumentationScope {
+                        name: SCOPE_NAME.to_owned(),
+                        version: env!("CARGO_PKG_VERSION").to_owned(),
+                        ..InstrumentationScope::default()
+                    }),
+                    log_records: checkpoints
+                        .iter()
+                        .map(|c| self.checkpoint_record(c, observed_us))
+                        .collect(),
+                    ..ScopeLogs::default()
+                }],
+                ..ResourceLogs::default()
+            }],
+        }
     }
 }
 

@@ -45,6 +45,10 @@ pub struct OtlpSink {
     cursor: Cursor,
     /// Seq of the last event acknowledged (or quarantined), whether stored yet or not.
     acked: u64,
+    /// Size of the last signed checkpoint acknowledged, whether stored yet or not.
+    checkpoint_acked: u64,
+    /// The checkpoint size the cursor file holds.
+    checkpoint_stored: u64,
     /// The value the cursor file holds.
     stored: u64,
     /// When the cursor file was last written.
@@ -73,6 +77,8 @@ impl OtlpSink {
             transport: None,
             acked: 0,
             stored: 0,
+            checkpoint_acked: 0,
+            checkpoint_stored: 0,
             stored_at: Instant::now(),
             recorder: None,
             lingering: None,
@@ -100,13 +106,63 @@ impl OtlpSink {
     /// [`CURSOR_INTERVAL`] has passed since the last write.
     fn store_cursor(&mut self, force: bool) -> Result<(), OtlpError> {
         let due = force || self.stored_at.elapsed() >= CURSOR_INTERVAL;
-        if self.acked != self.stored && due {
+        let behind = self.acked != self.stored || self.checkpoint_acked != self.checkpoint_stored;
+        if behind && due {
             self.cursor.store(&CursorState {
                 database_id: self.mapping.database_id.clone(),
                 seq: self.acked,
+                checkpoint_size: self.checkpoint_acked,
             })?;
             self.stored = self.acked;
+            self.checkpoint_stored = self.checkpoint_acked;
             self.stored_at = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Exports the signed checkpoints stored since the last one acknowledged, as
+    /// `db.audit.checkpoint` records, so the SIEM holds the off-box anchor.
+    fn export_checkpoints(&mut self) -> Result<(), OtlpError> {
+        let Some(recorder) = &self.recorder else {
+            return Ok(());
+        };
+        let stored = match recorder.checkpoints_after(self.checkpoint_acked) {
+            Ok(stored) => stored,
+            // The database is gone: nothing more to read.
+            Err(heliosdb_engine::Error::Closed) => return Ok(()),
+            Err(error) => {
+                return Err(
+                    self.retryable(format!("cannot read stored checkpoints: {error}"), None)
+                );
+            }
+        };
+        for chunk in stored.chunks(self.options.batch_size) {
+            let request = self.mapping.checkpoint_request(chunk, now_us());
+            match self.transport()?.export(request) {
+                Ok(ack) if ack.rejected <= 0 => {
+                    if let Some(last) = chunk.last() {
+                        self.checkpoint_acked = last.size;
+                    }
+                }
+                // A checkpoint is never quarantined: it is retried until the receiver
+                // takes it (its records are small and always well-formed).
+                Ok(ack) => {
+                    return Err(self.retryable(
+                        format!("the receiver rejected {} checkpoint records", ack.rejected),
+                        None,
+                    ));
+                }
+                Err(Failure::BadData { message, .. }) => {
+                    return Err(self.retryable(
+                        format!("the receiver refused checkpoint records: {message}"),
+                        None,
+                    ));
+                }
+                Err(Failure::Retryable {
+                    message,
+                    retry_after,
+                }) => return Err(self.retryable(message, retry_after)),
+            }
         }
         Ok(())
     }
@@ -231,8 +287,11 @@ impl AuditSink for OtlpSink {
     fn resume_after(&mut self, context: &SinkContext) -> Result<u64, SinkError> {
         self.mapping.database_id = hex(&context.database_id);
         self.recorder = Some(context.recorder.clone());
-        self.acked = self.cursor.load(&self.mapping.database_id)?;
-        self.stored = self.acked;
+        let state = self.cursor.load(&self.mapping.database_id)?;
+        self.acked = state.seq;
+        self.stored = state.seq;
+        self.checkpoint_acked = state.checkpoint_size;
+        self.checkpoint_stored = state.checkpoint_size;
         // The transport (and for gRPC its runtime) lives on this thread from now on.
         self.transport()?;
         Ok(self.acked)
@@ -284,12 +343,18 @@ impl AuditSink for OtlpSink {
     }
 
     fn idle(&mut self) -> Result<(), SinkError> {
-        Ok(self.store_cursor(true)?)
+        let exported = self.export_checkpoints();
+        self.store_cursor(true)?;
+        Ok(exported?)
     }
 
     fn close(&mut self) -> Result<(), SinkError> {
+        // Checkpoints signed on close are stored before this sink closes only when the
+        // checkpoint sink was attached first; the others go out on the next run.
+        let exported = self.export_checkpoints();
         self.transport = None;
-        Ok(self.store_cursor(true)?)
+        self.store_cursor(true)?;
+        Ok(exported?)
     }
 }
 

@@ -317,3 +317,76 @@ fn https_needs_tls_http() {
 fn https_needs_tls_grpc() {
     https_needs_tls(Wire::Grpc);
 }
+
+/// Checkpoints signed by the checkpoint sink are exported too, as `db.audit.checkpoint`
+/// records carrying the signed note, including the one signed on close; after a restart
+/// none is sent twice.
+fn checkpoints(wire: Wire) {
+    use heliosdb_checkpoint::{Checkpoint, CheckpointSink, SignerKey};
+    let dir = tempfile::tempdir().expect("dir");
+    let receiver = Receiver::start(wire, &support::receiver::jsonl_path(dir.path()));
+    let key = SignerKey::generate("siem-test").expect("key");
+    let db_dir = dir.path().join("db");
+    let open = || {
+        let backend = heliosdb_backend_fjall::FjallBackend::open(&db_dir).expect("backend");
+        Database::with_backend(std::sync::Arc::new(backend), Default::default()).expect("open")
+    };
+    let checkpoint_records = |receiver: &Receiver| -> Vec<serde_json::Value> {
+        records(receiver)
+            .into_iter()
+            .filter(|r| r["event_name"] == "db.audit.checkpoint")
+            .collect()
+    };
+    let stored = {
+        let db = open();
+        // The signer first: it closes first, so its last checkpoint is stored before the
+        // exporter closes.
+        db.attach_sink(Box::new(CheckpointSink::new(
+            key.clone(),
+            dir.path().join("checkpoints.txt"),
+            10,
+            Duration::from_secs(3600),
+        )))
+        .expect("attach signer");
+        attach(&db, &options(wire, &receiver.endpoint(), dir.path()));
+        workload(&db, 25);
+        wait_caught_up(&db);
+        db.checkpoints().expect("stored")
+    };
+    let db = open();
+    let all = db.checkpoints().expect("stored");
+    assert!(all.len() > stored.len(), "one more on close");
+    let got = checkpoint_records(&receiver);
+    let sizes: Vec<u64> = got
+        .iter()
+        .map(|r| {
+            r["attributes"]["heliosdb.checkpoint.size"]
+                .as_u64()
+                .expect("size")
+        })
+        .collect();
+    let expected: Vec<u64> = all.iter().map(|c| c.size).collect();
+    assert_eq!(sizes, expected);
+    for (record, checkpoint) in got.iter().zip(&all) {
+        let note = record["body"].as_str().expect("note");
+        assert_eq!(note, checkpoint.note);
+        let opened = Checkpoint::open(note, &key.verifier()).expect("verifies off-box");
+        assert_eq!(opened.root, checkpoint.root);
+        assert_eq!(record["severity_text"], "INFO");
+    }
+    // Restarted with the exporter alone: nothing is sent again.
+    attach(&db, &options(wire, &receiver.endpoint(), dir.path()));
+    wait_caught_up(&db);
+    drop(db);
+    assert_eq!(checkpoint_records(&receiver).len(), expected.len());
+}
+
+#[test]
+fn checkpoints_http() {
+    checkpoints(Wire::Http);
+}
+
+#[test]
+fn checkpoints_grpc() {
+    checkpoints(Wire::Grpc);
+}

@@ -123,3 +123,18 @@ fn a_configured_service_name_wins() {
         .expect("service.name");
     insta::assert_json_snapshot!(service);
 }
+
+#[test]
+fn a_signed_checkpoint() {
+    let checkpoint = heliosdb_engine::audit::StoredCheckpoint {
+        size: 1000,
+        root: [0x5a; 32],
+        signed_at_us: 1_767_225_660_000_000,
+        origin: format!("heliosdb/{}", "ab".repeat(16)),
+        key_name: "ward-7".into(),
+        key_id: "0a1b2c3d".into(),
+        note: "heliosdb/abab\n1000\nWlpa\n\n\u{2014} ward-7 CgsMDQ==\n".into(),
+    };
+    let request = mapping().checkpoint_request(&[checkpoint], OBSERVED_US);
+    insta::assert_json_snapshot!(request);
+}

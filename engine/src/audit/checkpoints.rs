@@ -198,6 +198,26 @@ pub fn all(snapshot: &dyn Snapshot) -> Result<Vec<StoredCheckpoint>> {
         .collect()
 }
 
+/// The stored checkpoints larger than `size`, by increasing size.
+pub fn after(snapshot: &dyn Snapshot, size: u64) -> Result<Vec<StoredCheckpoint>> {
+    let Some(lower) = size.checked_add(1) else {
+        return Ok(Vec::new());
+    };
+    let lower = lower.to_be_bytes();
+    snapshot
+        .range(
+            KS_AUDIT_CHECKPOINTS,
+            Bound::Included(lower.as_slice()),
+            Bound::Unbounded,
+            Direction::Forward,
+        )?
+        .map(|entry| {
+            let (key, value) = entry?;
+            decode_entry(&key, &value)
+        })
+        .collect()
+}
+
 /// The stored checkpoint with the largest size.
 pub fn latest(snapshot: &dyn Snapshot) -> Result<Option<StoredCheckpoint>> {
     snapshot

@@ -173,6 +173,14 @@ impl SinkRecorder {
         self.core()?.record_system(event)
     }
 
+    /// The signed checkpoints stored in the database (`__audit_checkpoints`) larger than
+    /// `size`, by increasing size: for sinks that carry them off the device too.
+    pub fn checkpoints_after(&self, size: u64) -> Result<Vec<StoredCheckpoint>> {
+        let core = self.core()?;
+        let snapshot = core.backend().snapshot()?;
+        super::checkpoints::after(&*snapshot, size)
+    }
+
     /// Stores a signed checkpoint: see
     /// [`Database::record_checkpoint`](crate::Database::record_checkpoint).
     pub fn record_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<bool> {
