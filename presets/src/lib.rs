@@ -515,7 +515,11 @@ impl Config {
         for (i, sink) in self.settings.audit.sinks.iter().enumerate() {
             match sink {
                 SinkConfig::JsonlFile(file) => {
-                    sinks.push(Box::new(JsonlFileSink::new(self.resolve_path(&file.path))));
+                    let path = self.resolve_path(&file.path);
+                    sinks.push(Box::new(match file.rotate_mb {
+                        0 => JsonlFileSink::new(path),
+                        mb => JsonlFileSink::rotating(path, mb.saturating_mul(1 << 20)),
+                    }));
                 }
                 SinkConfig::Checkpoint(c) => {
                     let key = if c.key_env.trim().is_empty() {

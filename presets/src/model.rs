@@ -362,8 +362,13 @@ fn default_every_seconds() -> u64 {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonlFileConfig {
-    /// The file; relative to the configuration file's directory.
+    /// The file (or with `rotate_mb`, the directory); relative to the configuration
+    /// file's directory.
     pub path: String,
+    /// When above 0, `path` is a directory of files `audit-<first seq>.jsonl`, a new one
+    /// started once the current one holds this many MiB.
+    #[serde(default)]
+    pub rotate_mb: u64,
 }
 
 /// An inclusive range of allowed values, named for messages.

@@ -410,6 +410,7 @@ fn every_key_is_documented() {
         .push(heliosdb_config::SinkConfig::JsonlFile(
             heliosdb_config::JsonlFileConfig {
                 path: "x".to_owned(),
+                rotate_mb: 0,
             },
         ));
     config

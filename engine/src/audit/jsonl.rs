@@ -6,6 +6,11 @@
 //! nothing and duplicates nothing. A torn last line (a crash in the middle of a write) is
 //! cut off before appending. The first line of the file carries `prev_chain`, so the
 //! file alone verifies with `heliosdb verify-export`.
+//!
+//! [`JsonlFileSink::rotating`] writes a directory of files instead, starting a new one
+//! (`audit-<first seq, 20 digits>.jsonl`) once the current one holds `max_bytes`; each
+//! file's first line carries the chain before it (the last `chain` of the file before),
+//! so every file verifies on its own and the files link up in name order.
 
 use super::export::ExportLine;
 use super::ledger::Hash;
@@ -27,6 +32,10 @@ pub struct JsonlFileSink {
     database_id: String,
     /// Seq of the file's last line.
     last_seq: u64,
+    /// For a directory of rotated files: the directory and the size that starts a new file.
+    rotation: Option<(PathBuf, u64)>,
+    /// Bytes in the current file.
+    size: u64,
 }
 
 /// Bytes read per step when looking for the last line from the end of the file.
@@ -43,16 +52,65 @@ impl JsonlFileSink {
             has_lines: false,
             database_id: String::new(),
             last_seq: 0,
+            rotation: None,
+            size: 0,
         }
     }
 
-    /// The file written.
+    /// A sink writing files `audit-<first seq>.jsonl` in directory `dir` (created if
+    /// missing), starting a new file once the current one holds `max_bytes` or more.
+    pub fn rotating(dir: impl AsRef<Path>, max_bytes: u64) -> Self {
+        let dir = dir.as_ref().to_path_buf();
+        let mut sink = Self::new(dir.join(rotated_name(1)));
+        sink.name = format!("jsonl-file:{}/", dir.display());
+        sink.rotation = Some((dir, max_bytes.max(1)));
+        sink
+    }
+
+    /// The newest rotated file in the directory, if any.
+    fn newest(dir: &Path) -> std::io::Result<Option<PathBuf>> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let name = entry?.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let first = name
+                .strip_prefix("audit-")
+                .and_then(|n| n.strip_suffix(".jsonl"))
+                .filter(|n| n.len() == 20)
+                .and_then(|n| n.parse::<u64>().ok());
+            if first.is_some() {
+                names.push(name.to_owned());
+            }
+        }
+        Ok(names.into_iter().max().map(|name| dir.join(name)))
+    }
+
+    /// The file written (for a rotating sink, the current one).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Opens the file, cuts a torn last line and returns the seq of the last line.
+    /// Opens the file (for a rotating sink, the newest one), cuts a torn last line and
+    /// returns the seq of the last line.
     fn open(&mut self) -> Result<u64, SinkError> {
+        if let Some((dir, _)) = &self.rotation {
+            let dir = dir.clone();
+            match Self::newest(&dir).map_err(|e| self.context("cannot list", e))? {
+                Some(path) => self.path = path,
+                None => {
+                    // Nothing written yet: the first delivery starts the first file.
+                    self.file = None;
+                    self.has_lines = false;
+                    self.size = 0;
+                    return Ok(self.last_seq);
+                }
+            }
+        }
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .map_err(|e| self.context("cannot create the directory", e))?;
@@ -95,7 +153,14 @@ impl JsonlFileSink {
         file.seek(SeekFrom::End(0))
             .map_err(|e| self.context("cannot seek", e))?;
         self.has_lines = keep > 0;
+        // An empty newest rotated file (a crash right after creating it) starts after the
+        // file before it, whose last seq its name tells.
+        let cursor = match (&self.rotation, keep) {
+            (Some(_), 0) => first_seq_of(&self.path).map_or(cursor, |first| first - 1),
+            _ => cursor,
+        };
         self.last_seq = cursor;
+        self.size = keep;
         self.file = Some(file);
         Ok(cursor)
     }
@@ -103,6 +168,22 @@ impl JsonlFileSink {
     fn context(&self, what: &str, error: impl std::fmt::Display) -> SinkError {
         format!("{}: {what}: {error}", self.path.display()).into()
     }
+}
+
+/// `audit-<first seq, 20 digits>.jsonl`.
+fn rotated_name(first_seq: u64) -> String {
+    format!("audit-{first_seq:020}.jsonl")
+}
+
+/// The first seq a rotated file's name gives.
+fn first_seq_of(path: &Path) -> Option<u64> {
+    path.file_name()?
+        .to_str()?
+        .strip_prefix("audit-")?
+        .strip_suffix(".jsonl")?
+        .parse()
+        .ok()
+        .filter(|first| *first > 0)
 }
 
 /// The last complete line of `file` (without its newline) and the length of the file up
@@ -169,25 +250,78 @@ impl AuditSink for JsonlFileSink {
         }
         let mut out = Vec::with_capacity(events.len() * 512);
         for (i, sealed) in events.iter().enumerate().skip(skip) {
-            let prev = (i == 0 && !self.has_lines).then_some(prev_chain);
+            let full = self
+                .rotation
+                .as_ref()
+                .is_some_and(|(_, max)| self.size + out.len() as u64 >= *max);
+            if self.rotation.is_some() && (self.file.is_none() || full) {
+                self.write_out(&mut out, events.get(..i).and_then(<[_]>::last))?;
+                self.start_file(sealed.event.seq)?;
+            }
+            let before = match i.checked_sub(1).and_then(|j| events.get(j)) {
+                Some(previous) => &previous.chain,
+                None => prev_chain,
+            };
+            let prev = (out.is_empty() && !self.has_lines).then_some(before);
             let line = ExportLine::new(sealed.event.clone(), &sealed.leaf, &sealed.chain, prev);
             serde_json::to_writer(&mut out, &line).map_err(|e| self.context("encode", e))?;
             out.push(b'\n');
         }
+        self.write_out(&mut out, events.last())
+    }
+}
+
+impl JsonlFileSink {
+    /// Appends `out` to the current file and fsyncs it; `last` is the last event in it.
+    fn write_out(
+        &mut self,
+        out: &mut Vec<u8>,
+        last: Option<&SealedEvent>,
+    ) -> Result<(), SinkError> {
+        if out.is_empty() {
+            return Ok(());
+        }
         let Some(file) = self.file.as_mut() else {
             return Err(self.context("deliver", "the file is not open"));
         };
-        let written = file.write_all(&out).and_then(|()| file.sync_data());
+        let written = file.write_all(out).and_then(|()| file.sync_data());
         if let Err(error) = written {
             // A partial write leaves a torn line: drop the handle so the retry reopens
             // the file, finds the last complete line and cuts the rest.
             self.file = None;
             return Err(self.context("cannot write", error));
         }
+        self.size += out.len() as u64;
+        out.clear();
         self.has_lines = true;
-        if let Some(last) = events.last() {
+        if let Some(last) = last {
             self.last_seq = last.event.seq;
         }
+        Ok(())
+    }
+
+    /// Starts rotated file `audit-<first_seq>.jsonl` and makes the directory entry durable.
+    fn start_file(&mut self, first_seq: u64) -> Result<(), SinkError> {
+        let Some((dir, _)) = &self.rotation else {
+            return Ok(());
+        };
+        let dir = dir.clone();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| self.context("cannot create the directory", e))?;
+        self.path = dir.join(rotated_name(first_seq));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&self.path)
+            .map_err(|e| self.context("cannot create", e))?;
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| self.context("cannot sync the directory", e))?;
+        self.file = Some(file);
+        self.has_lines = false;
+        self.size = 0;
         Ok(())
     }
 }
