@@ -284,23 +284,28 @@ impl Mapping {
                 }
                 _ => {
                     current = Some(service);
-                    resource_logs.push(ResourceLogs {
-                        resource: Some(self.resource(service)),
-                        scope_logs: vec![ScopeLogs {
-                            scope: Some(InstrumentationScope {
-                                name: SCOPE_NAME.to_owned(),
-                                version: env!("CARGO_PKG_VERSION").to_owned(),
-                                ..InstrumentationScope::default()
-                            }),
-                            log_records: vec![record],
-                            ..ScopeLogs::default()
-                        }],
-                        ..ResourceLogs::default()
-                    });
+                    resource_logs.push(self.resource_logs(service, vec![record]));
                 }
             }
         }
         ExportLogsServiceRequest { resource_logs }
+    }
+
+    /// One resource (`service`) with one scope holding `records`.
+    fn resource_logs(&self, service: &str, records: Vec<LogRecord>) -> ResourceLogs {
+        ResourceLogs {
+            resource: Some(self.resource(service)),
+            scope_logs: vec![ScopeLogs {
+                scope: Some(InstrumentationScope {
+                    name: SCOPE_NAME.to_owned(),
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                    ..InstrumentationScope::default()
+                }),
+                log_records: records,
+                ..ScopeLogs::default()
+            }],
+            ..ResourceLogs::default()
+        }
     }
 
     /// The log record of one signed checkpoint: event name `db.audit.checkpoint`, time =
@@ -352,23 +357,12 @@ impl Mapping {
         } else {
             self.service_name.as_str()
         };
+        let records = checkpoints
+            .iter()
+            .map(|c| self.checkpoint_record(c, observed_us))
+            .collect();
         ExportLogsServiceRequest {
-            resource_logs: vec![ResourceLogs {
-                resource: Some(self.resource(service)),
-                scope_logs: vec![ScopeLogs {
-                    scope: Some(InstrumentationScope {
-                        name: SCOPE_NAME.to_owned(),
-                        version: env!("CARGO_PKG_VERSION").to_owned(),
-                        ..InstrumentationScope::default()
-                    }),
-                    log_records: checkpoints
-                        .iter()
-                        .map(|c| self.checkpoint_record(c, observed_us))
-                        .collect(),
-                    ..ScopeLogs::default()
-                }],
-                ..ResourceLogs::default()
-            }],
+            resource_logs: vec![self.resource_logs(service, records)],
         }
     }
 }

@@ -182,20 +182,9 @@ pub fn get(snapshot: &dyn Snapshot, size: u64) -> Result<Option<StoredCheckpoint
         .transpose()
 }
 
-/// Every stored checkpoint, by increasing size.
+/// Every stored checkpoint, by increasing size (none is of size 0: such are refused).
 pub fn all(snapshot: &dyn Snapshot) -> Result<Vec<StoredCheckpoint>> {
-    snapshot
-        .range(
-            KS_AUDIT_CHECKPOINTS,
-            Bound::Unbounded,
-            Bound::Unbounded,
-            Direction::Forward,
-        )?
-        .map(|entry| {
-            let (key, value) = entry?;
-            decode_entry(&key, &value)
-        })
-        .collect()
+    after(snapshot, 0)
 }
 
 /// The stored checkpoints larger than `size`, by increasing size.
