@@ -216,20 +216,27 @@ impl Core {
             (head, Some(frontier))
         };
         batch.validate()?;
+        self.write(batch)?;
+        state.head = next_head;
+        if let Some(frontier) = next_frontier {
+            state.frontier = frontier;
+        }
+        self.signal.advance(next_head.seq);
+        if has_data {
+            self.version.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    /// Writes `batch` to the backend with the configured durability and marks the
+    /// database dirty for the group-commit thread.
+    fn write(&self, batch: WriteBatch) -> Result<()> {
         let durability = match self.options.durability {
             DurabilityMode::Sync => Durability::Sync,
             DurabilityMode::Group { .. } => Durability::Buffered,
         };
         match self.backend.commit(batch, durability) {
             Ok(()) => {
-                state.head = next_head;
-                if let Some(frontier) = next_frontier {
-                    state.frontier = frontier;
-                }
-                self.signal.advance(next_head.seq);
-                if has_data {
-                    self.version.fetch_add(1, Ordering::AcqRel);
-                }
                 self.dirty.store(true, Ordering::Release);
                 Ok(())
             }
@@ -247,8 +254,6 @@ impl Core {
         }
     }
 
-    /// Seals one SYSTEM event, on behalf of the engine or a sink, in its own commit;
-    /// returns its seq.
     /// A SYSTEM event (user `heliosdb`) ready to seal.
     pub(crate) fn system_event(&self, event: AppEvent) -> Result<AuditEvent> {
         let AppEvent {
@@ -258,12 +263,7 @@ impl Core {
             success,
             custom,
         } = event;
-        let operation = operation.trim().to_uppercase();
-        if operation.is_empty() {
-            return Err(Error::Unsupported(
-                "a system event needs an operation name".to_owned(),
-            ));
-        }
+        let operation = crate::session::operation_name(&operation, "a system event")?;
         let policy = self.policy();
         let (query, query_truncated) = policy.truncate(&detail);
         Ok(AuditEvent {
@@ -287,6 +287,8 @@ impl Core {
         })
     }
 
+    /// Seals one SYSTEM event, on behalf of the engine or a sink, in its own commit;
+    /// returns its seq.
     pub(crate) fn record_system(&self, event: AppEvent) -> Result<u64> {
         let mut events = [self.system_event(event)?];
         self.commit(None, WriteBatch::new(), &mut events)?;
@@ -335,25 +337,8 @@ impl Core {
         drop(snapshot);
         let mut batch = WriteBatch::new();
         checkpoints::put(&mut batch, checkpoint);
-        let durability = match self.options.durability {
-            DurabilityMode::Sync => Durability::Sync,
-            DurabilityMode::Group { .. } => Durability::Buffered,
-        };
-        match self.backend.commit(batch, durability) {
-            Ok(()) => {
-                self.dirty.store(true, Ordering::Release);
-                Ok(true)
-            }
-            Err(error) => {
-                if matches!(
-                    error,
-                    StorageError::Io(_) | StorageError::Backend { .. } | StorageError::Poisoned
-                ) {
-                    self.poisoned.store(true, Ordering::Release);
-                }
-                Err(error.into())
-            }
-        }
+        self.write(batch)?;
+        Ok(true)
     }
 
     fn persist(&self) -> Result<()> {

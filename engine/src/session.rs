@@ -678,12 +678,7 @@ impl Session {
             success,
             custom,
         } = event;
-        let operation = operation.trim().to_uppercase();
-        if operation.is_empty() {
-            return Err(Error::Unsupported(
-                "an application event needs an operation name".to_owned(),
-            ));
-        }
+        let operation = operation_name(&operation, "an application event")?;
         self.record_app_event(
             EventClass::App,
             &operation,
@@ -1101,6 +1096,18 @@ fn output_rows(output: &Output) -> u64 {
         Output::Affected { count, .. } => *count,
         Output::Done { .. } => 0,
     }
+}
+
+/// An event's operation as stored: trimmed, upper-case; refused when empty (`what` names
+/// the kind of event in the message).
+pub(crate) fn operation_name(operation: &str, what: &str) -> Result<String> {
+    let operation = operation.trim().to_uppercase();
+    if operation.is_empty() {
+        return Err(Error::Unsupported(format!(
+            "{what} needs an operation name"
+        )));
+    }
+    Ok(operation)
 }
 
 fn now_micros() -> i64 {
