@@ -1,10 +1,12 @@
-//! `heliosdb keygen`, `heliosdb checkpoint` and `verify --pubkey --checkpoint`.
+//! `heliosdb keygen`, `heliosdb checkpoint`, `verify --pubkey --checkpoint`, proofs and
+//! sync batches.
 
 use crate::audit_cmd::Tampered;
 use anyhow::Context;
 use heliosdb_lite::Database;
 use heliosdb_lite::checkpoint::{
-    Checkpoint, EventProof, Note, SignerKey, Verdict, VerifierKey, parse_notes,
+    BatchError, BatchReceipt, Checkpoint, EventProof, Note, SignerKey, Verdict, VerifierKey,
+    parse_notes, write_batch,
 };
 use heliosdb_lite::engine::audit::{VerifyReport, merkle};
 use heliosdb_lite::engine::backend::StorageBackend;
@@ -245,6 +247,91 @@ pub fn verify_proof(
         )?;
     }
     Ok(())
+}
+
+/// `heliosdb --db PATH audit sync --after N --key KEY --out FILE`.
+pub fn sync(
+    db: &Database,
+    after: u64,
+    key: &Path,
+    file: &Path,
+    mut out: impl Write,
+) -> anyhow::Result<()> {
+    let key = SignerKey::from_file(key)?;
+    let mut bytes = Vec::new();
+    let summary = match write_batch(db, &key, after, &mut bytes) {
+        Err(BatchError::Refused { what }) => return Err(Tampered(what).into()),
+        other => other?,
+    };
+    std::fs::write(file, &bytes).with_context(|| format!("cannot write {}", file.display()))?;
+    writeln!(
+        out,
+        "batch of {} events (seqs {}..={}) with a checkpoint of {} events signed by {}+{:08x}, {} bytes, written to {}",
+        summary.events(),
+        summary.after + 1,
+        summary.size,
+        summary.size,
+        key.name(),
+        key.id(),
+        bytes.len(),
+        file.display()
+    )?;
+    Ok(())
+}
+
+/// `heliosdb verify-batch FILE --pubkey KEY [--receipt FILE]`.
+pub fn verify_batch(
+    file: &Path,
+    pubkey: &Path,
+    receipt: Option<&Path>,
+    mut out: impl Write,
+) -> anyhow::Result<()> {
+    let key = VerifierKey::from_file(pubkey)?;
+    let previous: Option<BatchReceipt> = match receipt {
+        Some(path) if path.exists() => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Some(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not a batch receipt", path.display()))?,
+            )
+        }
+        _ => None,
+    };
+    let input =
+        std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let verified = heliosdb_lite::checkpoint::verify_batch(
+        std::io::BufReader::new(input),
+        &key,
+        previous.as_ref(),
+    )
+    .map_err(|e| Tampered(format!("{}: {e}", file.display())))?;
+    if let Some(path) = receipt {
+        let text = serde_json::to_string_pretty(&verified.receipt)?;
+        write_durably(path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    writeln!(
+        out,
+        "valid: {} events (seqs {}..={}) of {}, checkpoint of {} events signed by {}+{:08x}",
+        verified.events.len(),
+        verified.after + 1,
+        verified.receipt.size,
+        verified.receipt.origin,
+        verified.receipt.size,
+        key.name(),
+        key.id()
+    )?;
+    Ok(())
+}
+
+/// Replaces `path` with `bytes`: a temporary file, fsync, rename.
+fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 /// Whether `next` extends `previous` on this ledger.

@@ -161,6 +161,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a batch written by `audit sync`, offline, with the signer's public key: the
+    /// signature, every event, and that it continues the batch recorded in `--receipt`
+    /// (which is then advanced). Exit status 1 when it fails.
+    VerifyBatch {
+        /// The batch file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The verifier key of the device's signer.
+        #[arg(long, value_name = "KEYFILE")]
+        pubkey: PathBuf,
+        /// Where the position after the last accepted batch of this device is kept (JSON);
+        /// created by the first batch, advanced by each accepted one.
+        #[arg(long, value_name = "FILE")]
+        receipt: Option<PathBuf>,
+    },
     /// Show or check the configuration (heliosdb.toml, presets, environment).
     Config {
         #[command(subcommand)]
@@ -225,6 +240,20 @@ enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
         /// Where to write the proof (`.tlog-proof`).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Write every event after seq AFTER as one gzip-compressed batch with a freshly
+    /// signed checkpoint, for a receiver that checks it with `verify-batch` and the
+    /// public key alone (docs/FORMAT.md §8).
+    Sync {
+        /// The number of events the receiver already has (the `size` of its receipt).
+        #[arg(long, value_name = "SEQ", default_value_t = 0)]
+        after: u64,
+        /// The private key that signs the batch's checkpoint.
+        #[arg(long, value_name = "KEYFILE")]
+        key: PathBuf,
+        /// Where to write the batch.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
@@ -334,6 +363,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::VerifyProof { file, pubkey, json }) => {
             checkpoint_cmd::verify_proof(file, pubkey, *json, io::stdout().lock())
         }
+        Some(Command::VerifyBatch {
+            file,
+            pubkey,
+            receipt,
+        }) => checkpoint_cmd::verify_batch(file, pubkey, receipt.as_deref(), io::stdout().lock()),
         Some(Command::Keygen { name, out }) => {
             checkpoint_cmd::keygen(name, out, io::stdout().lock())
         }
@@ -360,6 +394,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         out,
                         io::stdout().lock(),
                     )
+                }
+                AuditCommand::Sync { after, key, out } => {
+                    let db = open(&cli)?;
+                    checkpoint_cmd::sync(&db, *after, key, out, io::stdout().lock())
                 }
                 AuditCommand::Prune {
                     older_than,

@@ -369,3 +369,70 @@ fn the_command_line_refuses_and_reports() {
         stderr(&output)
     );
 }
+
+#[test]
+fn sync_batches_are_written_and_checked_by_the_command_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("db");
+    let keys = dir.path().join("plant");
+    assert_exit(
+        &heliosdb(&["keygen", "--name", "plant-7", "--out", path(&keys)]),
+        0,
+    );
+    let private = dir.path().join("plant.key");
+    let public = dir.path().join("plant.pub");
+    let receipt = dir.path().join("receipt.json");
+    let sync = |after: u64, out: &Path| {
+        heliosdb(&[
+            "--db",
+            path(&db),
+            "audit",
+            "sync",
+            "--after",
+            &after.to_string(),
+            "--key",
+            path(&private),
+            "--out",
+            path(out),
+        ])
+    };
+    let check = |batch: &Path| {
+        heliosdb(&[
+            "verify-batch",
+            path(batch),
+            "--pubkey",
+            path(&public),
+            "--receipt",
+            path(&receipt),
+        ])
+    };
+    write(&db, 0..5);
+    let first = dir.path().join("1.batch.gz");
+    assert_exit(&sync(0, &first), 0);
+    let output = check(&first);
+    assert_exit(&output, 0);
+    assert!(stdout(&output).starts_with("valid: 6 events"), "{}", stdout(&output));
+    let size = |text: &str| -> u64 {
+        let value: serde_json::Value = serde_json::from_str(text).expect("receipt json");
+        value["size"].as_u64().expect("size")
+    };
+    let after = size(&std::fs::read_to_string(&receipt).expect("receipt"));
+
+    write(&db, 5..8);
+    let second = dir.path().join("2.batch.gz");
+    assert_exit(&sync(after, &second), 0);
+    // The same batch twice, or the first again: refused, receipt unchanged.
+    assert_exit(&check(&second), 0);
+    let output = check(&second);
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains("does not continue"),
+        "{}",
+        stderr(&output)
+    );
+    assert_exit(&check(&first), 1);
+    // A position past the ledger is refused by the writer.
+    let output = sync(10_000, &dir.path().join("x.batch.gz"));
+    assert_exit(&output, 1);
+    assert!(stderr(&output).contains("past the end"), "{}", stderr(&output));
+}

@@ -487,6 +487,15 @@ impl Database {
         tree::root_at(&*snapshot, size, tree_size)
     }
 
+    /// The Merkle frontier after the first `size` events — the roots of the perfect
+    /// subtrees that cover them, left to right — from stored nodes: O(log n). Push the
+    /// leaves of later events onto it to compute later roots, as a sync batch does.
+    pub fn audit_frontier_at(&self, size: u64) -> Result<crate::audit::merkle::Frontier> {
+        let tree_size = self.audit_root().0;
+        let snapshot = self.shared.backend.snapshot()?;
+        tree::frontier_at(&*snapshot, size, tree_size)
+    }
+
     /// The RFC 9162 inclusion proof of event `seq` in the tree of the first `size` events.
     /// Check it with [`merkle::verify_inclusion`](crate::audit::merkle::verify_inclusion)
     /// (leaf index `seq - 1`).

@@ -18,6 +18,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+mod batch;
 mod check;
 mod checkpoint;
 mod key;
@@ -25,6 +26,9 @@ mod note;
 mod proof;
 mod sink;
 
+pub use batch::{
+    BATCH_FORMAT, BatchError, BatchReceipt, BatchSummary, VerifiedBatch, verify_batch, write_batch,
+};
 pub use check::{Verdict, check};
 pub use checkpoint::{Checkpoint, ORIGIN_PREFIX, parse_notes};
 pub use key::{ALG_ED25519, SignerKey, VerifierKey, is_valid_name, key_id};
