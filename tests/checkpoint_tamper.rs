@@ -411,7 +411,11 @@ fn sync_batches_are_written_and_checked_by_the_command_line() {
     assert_exit(&sync(0, &first), 0);
     let output = check(&first);
     assert_exit(&output, 0);
-    assert!(stdout(&output).starts_with("valid: 6 events"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).starts_with("valid: 6 events"),
+        "{}",
+        stdout(&output)
+    );
     let size = |text: &str| -> u64 {
         let value: serde_json::Value = serde_json::from_str(text).expect("receipt json");
         value["size"].as_u64().expect("size")
@@ -434,5 +438,9 @@ fn sync_batches_are_written_and_checked_by_the_command_line() {
     // A position past the ledger is refused by the writer.
     let output = sync(10_000, &dir.path().join("x.batch.gz"));
     assert_exit(&output, 1);
-    assert!(stderr(&output).contains("past the end"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("past the end"),
+        "{}",
+        stderr(&output)
+    );
 }
