@@ -151,8 +151,10 @@ fn hash_mode_keeps_no_clear_value_in_any_file_and_tokens_find_the_subject() {
     }
 }
 
+/// With `redact_parameters`, a parameter in a redacted column's place is still recorded as
+/// its token — so the subject's events can be found — and every other one as `?`.
 #[test]
-fn parameters_recorded_as_question_marks_stay_so() {
+fn masked_parameters_keep_tokens_for_redacted_columns_only() {
     let dir = tempfile::tempdir().expect("dir");
     let db = open(
         dir.path(),
@@ -163,10 +165,16 @@ fn parameters_recorded_as_question_marks_stay_so() {
     );
     let mut s = db.session(SessionInfo::new("ana"));
     s.execute(SCHEMA, &[]).unwrap();
-    s.execute("DELETE FROM p WHERE email = $1", &params!["a@x"])
-        .unwrap();
+    s.execute(
+        "DELETE FROM p WHERE email = $1 OR name = $2",
+        &params!["a@x", "Ana"],
+    )
+    .unwrap();
     let last = all_events(db.backend()).pop().unwrap();
-    assert_eq!(last.params, vec!["?".to_owned()]);
+    let token = redact::subject_token(db.backend(), "a@x").unwrap().unwrap();
+    assert_eq!(last.params, vec![token, "?".to_owned()]);
+    let found = redact::subject_events(db.backend(), "a@x").unwrap();
+    assert_eq!(found.last().unwrap().seq, last.seq);
 }
 
 #[test]

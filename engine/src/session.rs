@@ -730,18 +730,14 @@ impl Session {
     ) -> Result<Capture> {
         let shared = self.store.shared();
         let policy = shared.policy();
-        let values: Vec<Option<String>> = params
-            .iter()
-            .map(|p| match policy.params {
-                ParamCapture::Values => Some(String::from(&p.value())),
-                ParamCapture::Redacted => None,
-            })
-            .collect();
+        let values: Vec<String> = params.iter().map(|p| String::from(&p.value())).collect();
+        let masked = matches!(policy.params, ParamCapture::Redacted);
         if !policy.redaction.is_active() {
-            let params = values
-                .into_iter()
-                .map(|v| v.unwrap_or_else(|| "?".to_owned()))
-                .collect();
+            let params = if masked {
+                vec!["?".to_owned(); values.len()]
+            } else {
+                values
+            };
             return Ok(Capture {
                 text: text.to_owned(),
                 params,
@@ -755,6 +751,7 @@ impl Session {
             statement,
             text,
             values,
+            masked,
             &table_columns,
         )?;
         Ok(Capture {

@@ -93,54 +93,58 @@ pub(crate) fn scrub(text: &str, values: &[String]) -> String {
     text
 }
 
-/// Redacts `text` (the statement `statement`, when it could be parsed) and `params`
-/// (already as text; `None` where the policy does not record values) for `redaction`.
-/// Creates the redaction keys it needs. `table_columns` names a table's columns, for an
-/// `INSERT` without a column list.
+/// Redacts `text` (the statement `statement`, when it could be parsed) and `params` (as
+/// text) for `redaction`. A parameter in the place of a redacted column becomes its token;
+/// with `masked` (`redact_parameters`) every other parameter is recorded as `?`. Creates
+/// the redaction keys it needs. `table_columns` names a table's columns, for an `INSERT`
+/// without a column list.
 pub(crate) fn capture(
     backend: &dyn StorageBackend,
     redaction: &Redaction,
     statement: Option<&Statement>,
     text: &str,
-    params: Vec<Option<String>>,
+    params: Vec<String>,
+    masked: bool,
     table_columns: &dyn Fn(&str) -> Option<Vec<String>>,
 ) -> Result<Captured> {
-    let plain = |params: Vec<Option<String>>| -> Vec<String> {
-        params
-            .into_iter()
-            .map(|p| p.unwrap_or_else(|| "?".to_owned()))
-            .collect()
-    };
     let Some(statement) = statement else {
         // Which parameter belongs to which column is unknown too: none is kept.
         let (text, mut values) = mask_literals(text);
-        values.extend(params.iter().flatten().cloned());
+        let count = params.len();
+        values.extend(params);
         return Ok(Captured {
             text,
-            params: vec!["?".to_owned(); params.len()],
+            params: vec!["?".to_owned(); count],
             values,
         });
     };
     let mut marked = sql::mark(statement, &redaction.columns, table_columns);
+    let shown = |params: Vec<String>| -> Vec<String> {
+        if masked {
+            vec!["?".to_owned(); params.len()]
+        } else {
+            params
+        }
+    };
     if marked.slots.is_empty() {
         return Ok(Captured {
             text: text.to_owned(),
-            params: plain(params),
+            params: shown(params),
             values: Vec::new(),
         });
     }
-    // The clear text of every slot; `None` for a parameter recorded as `?` or missing.
+    // The clear text of every slot; `None` for a parameter the statement does not bind.
     let values: Vec<Option<String>> = marked
         .slots
         .iter()
         .map(|slot| match slot.source {
             sql::SlotSource::Literal(_) => Some(slot.value.clone()),
-            sql::SlotSource::Param(index) => params.get(index).cloned().flatten(),
+            sql::SlotSource::Param(index) => params.get(index).cloned(),
         })
         .collect();
     let hmac_key = keys::hmac_key_or_create(backend)?;
     let mut literal_tokens = Vec::new();
-    let mut params = params;
+    let mut tokens: Vec<Option<String>> = vec![None; params.len()];
     for (index, slot) in marked.slots.iter().enumerate() {
         let Some(value) = &values[index] else {
             continue;
@@ -167,7 +171,7 @@ pub(crate) fn capture(
                 literal_tokens[number] = token;
             }
             sql::SlotSource::Param(index) => {
-                if let Some(param) = params.get_mut(index) {
+                if let Some(param) = tokens.get_mut(index) {
                     *param = Some(token);
                 }
             }
@@ -179,9 +183,18 @@ pub(crate) fn capture(
         sql::fill(&mut marked.statement, &literal_tokens);
         marked.statement.to_string()
     };
+    let params = params
+        .into_iter()
+        .zip(tokens)
+        .map(|(param, token)| match token {
+            Some(token) => token,
+            None if masked => "?".to_owned(),
+            None => param,
+        })
+        .collect();
     Ok(Captured {
         text,
-        params: plain(params),
+        params,
         values: values.into_iter().flatten().collect(),
     })
 }
