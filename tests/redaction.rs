@@ -317,6 +317,22 @@ fn encrypt_mode_reads_back_until_the_subject_is_forgotten() {
                 .unwrap()
                 .key_destroyed
         );
+        // A later statement naming the erased subject (checking the erasure, say) gets
+        // no new key: its value is kept as a pseudonym, never readable.
+        let mut s = db.session(SessionInfo::new("dpo"));
+        s.query(
+            "SELECT COUNT(*) FROM p WHERE patient_id = $1",
+            &params!["P-1001"],
+        )
+        .unwrap();
+        let check = all_events(db.backend()).pop().unwrap();
+        assert_eq!(check.params, vec![report.token.clone()]);
+        assert!(
+            redact::subject_events(db.backend(), "P-1001")
+                .unwrap()
+                .iter()
+                .all(|e| !text_of(e).contains("P-1001") && !text_of(e).contains("ann-new"))
+        );
     }
     assert_eq!(ann_key.len(), 32);
     assert_eq!(

@@ -154,13 +154,18 @@ pub(crate) fn capture(
             RedactionMode::Encrypt => {
                 let subject = subject_of(&marked.slots, &values, index).unwrap_or(value);
                 let subject_id = keys::hmac(&hmac_key, subject);
-                let key = keys::subject_key_or_create(backend, &subject_id)?;
-                let sealed = keys::encrypt(&key, &subject_id, value)?;
-                format!(
-                    "{ENCRYPTED_PREFIX}{}:{}",
-                    hex(&subject_id),
-                    BASE64.encode(sealed)
-                )
+                match keys::subject_key_or_create(backend, &subject_id)? {
+                    Some(key) => {
+                        let sealed = keys::encrypt(&key, &subject_id, value)?;
+                        format!(
+                            "{ENCRYPTED_PREFIX}{}:{}",
+                            hex(&subject_id),
+                            BASE64.encode(sealed)
+                        )
+                    }
+                    // A forgotten subject stays unreadable: a pseudonym, not a new key.
+                    None => hash_token(&hmac_key, value),
+                }
             }
         };
         match slot.source {

@@ -135,42 +135,55 @@ pub(crate) fn hmac(key: &[u8; KEY_LEN], value: &str) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// The subject's key, if it exists (it does not after [`destroy_subject_key`]).
-pub(crate) fn subject_key(
-    backend: &dyn StorageBackend,
-    subject: &SubjectId,
-) -> Result<Option<[u8; KEY_LEN]>> {
+/// The entry left in place of a destroyed subject key: 32 zero bytes. It marks the
+/// subject as forgotten, so a later value of it is never encrypted under a new key.
+const FORGOTTEN: [u8; KEY_LEN] = [0; KEY_LEN];
+
+/// What is stored for a subject: `None` (never seen), or its key (`FORGOTTEN` once
+/// destroyed).
+fn stored_key(backend: &dyn StorageBackend, subject: &SubjectId) -> Result<Option<[u8; KEY_LEN]>> {
     match backend.location() {
         Some(dir) => Ok(read_file(&dir)?.get(subject).copied()),
         None => read(backend, &subject_key_name(subject)),
     }
 }
 
-/// The subject's key, created on first use.
+/// The subject's key, if it exists (it does not after [`destroy_subject_key`]).
+pub(crate) fn subject_key(
+    backend: &dyn StorageBackend,
+    subject: &SubjectId,
+) -> Result<Option<[u8; KEY_LEN]>> {
+    Ok(stored_key(backend, subject)?.filter(|key| *key != FORGOTTEN))
+}
+
+/// The subject's key, created on first use; `None` for a forgotten subject, whose values
+/// are then kept as hash tokens: an erased subject is never readable again.
 pub(crate) fn subject_key_or_create(
     backend: &dyn StorageBackend,
     subject: &SubjectId,
-) -> Result<[u8; KEY_LEN]> {
-    let Some(dir) = backend.location() else {
-        return read_or_create(backend, &subject_key_name(subject));
-    };
-    if let Some(key) = read_file(&dir)?.get(subject) {
-        return Ok(*key);
+) -> Result<Option<[u8; KEY_LEN]>> {
+    let live = |key: [u8; KEY_LEN]| (key != FORGOTTEN).then_some(key);
+    if let Some(key) = stored_key(backend, subject)? {
+        return Ok(live(key));
     }
+    let Some(dir) = backend.location() else {
+        return read_or_create(backend, &subject_key_name(subject)).map(live);
+    };
     let _creating = CREATING.lock();
     let mut keys = read_file(&dir)?;
     if let Some(key) = keys.get(subject) {
-        return Ok(*key);
+        return Ok(live(*key));
     }
     let key = random_key()?;
     keys.insert(*subject, key);
     write_file(&dir, &keys)?;
-    Ok(key)
+    Ok(Some(key))
 }
 
-/// Destroys the subject's key; returns whether there was one. In the keyspace the caller
-/// makes the deletion leave the disk ([`StorageBackend::reclaim`]); the file is rewritten
-/// without it.
+/// Destroys the subject's key, leaving the forgotten mark in its place (also for a
+/// subject that had no key yet); returns whether there was a key. In the keyspace the
+/// caller makes the overwritten key leave the disk ([`StorageBackend::reclaim`]); the file
+/// is rewritten without it.
 pub(crate) fn destroy_subject_key(
     backend: &dyn StorageBackend,
     subject: &SubjectId,
@@ -178,20 +191,17 @@ pub(crate) fn destroy_subject_key(
     let _creating = CREATING.lock();
     let Some(dir) = backend.location() else {
         let name = subject_key_name(subject);
-        if read(backend, &name)?.is_none() {
-            return Ok(false);
-        }
+        let existed = read(backend, &name)?.is_some_and(|key| key != FORGOTTEN);
+        backend.ensure_keyspace(KS_AUDIT_KEYS)?;
         let mut batch = WriteBatch::new();
-        batch.delete(KS_AUDIT_KEYS, name);
+        batch.put(KS_AUDIT_KEYS, name, FORGOTTEN.to_vec());
         backend.commit(batch, Durability::Sync)?;
-        return Ok(true);
+        return Ok(existed);
     };
     let mut keys = read_file(&dir)?;
-    if keys.remove(subject).is_none() {
-        return Ok(false);
-    }
+    let previous = keys.insert(*subject, FORGOTTEN);
     write_file(&dir, &keys)?;
-    Ok(true)
+    Ok(previous.is_some_and(|key| key != FORGOTTEN))
 }
 
 type SubjectKeys = std::collections::BTreeMap<SubjectId, [u8; KEY_LEN]>;
