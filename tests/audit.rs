@@ -273,13 +273,25 @@ fn policy_filters_and_redaction(kind: &str) {
     )
     .expect("p");
     let _ = s.query("SELECT * FROM patient", &[]).expect("select");
+    // Switched-off classes leave out successes only: a failed read is recorded.
+    s.query("SELECT * FROM payroll", &[])
+        .expect_err("no such table");
     let mut m = db.session(SessionInfo::new("monitor"));
     m.execute("INSERT INTO patient VALUES (2, 'x')", &[])
         .expect("m");
+    m.query("SELECT * FROM payroll", &[])
+        .expect_err("excluded users stay excluded, failures too");
 
     let rows = log(&db, "");
-    assert_eq!(column(&rows, "operation"), ["CREATE_TABLE", "INSERT"]);
-    assert_eq!(column(&rows, "target"), ["patient", "patient"]);
+    assert_eq!(
+        column(&rows, "operation"),
+        ["CREATE_TABLE", "INSERT", "SELECT"]
+    );
+    assert_eq!(column(&rows, "target"), ["patient", "patient", "payroll"]);
+    assert_eq!(
+        column(&rows, "success"),
+        ["Bool(true)", "Bool(true)", "Bool(false)"]
+    );
     assert_eq!(rows.get::<String>(1, "params").unwrap(), r#"["?","?"]"#);
     assert_eq!(rows.get::<String>(1, "query").unwrap().chars().count(), 20);
 }
@@ -301,6 +313,8 @@ fn app_and_auth_events(kind: &str) {
     .expect("sign");
     s.execute("COMMIT", &[]).expect("commit");
     s.logout().expect("logout");
+    s.login_failed("mallory", "bad password")
+        .expect("failed login");
     let err = s
         .record_event(AppEvent::new("  "))
         .expect_err("empty operation");
@@ -316,14 +330,19 @@ fn app_and_auth_events(kind: &str) {
             "INSERT",
             "ESIGN",
             "COMMIT",
-            "LOGOUT"
+            "LOGOUT",
+            "LOGIN"
         ]
     );
     assert_eq!(
         column(&rows, "class"),
-        ["AUTH", "DDL", "TXN", "DML", "APP", "TXN", "AUTH"]
+        ["AUTH", "DDL", "TXN", "DML", "APP", "TXN", "AUTH", "AUTH"]
     );
-    assert!(column(&rows, "user").iter().all(|u| u == "dr.jones"));
+    let users = column(&rows, "user");
+    assert!(users[..7].iter().all(|u| u == "dr.jones"));
+    assert_eq!(users[7], "mallory", "the rejected login names who tried");
+    assert_eq!(column(&rows, "success")[7], "Bool(false)");
+    assert_eq!(rows.get::<String>(7, "error").unwrap(), "bad password");
     assert_eq!(
         rows.get::<String>(4, "custom").unwrap(),
         r#"{"meaning":"approval"}"#

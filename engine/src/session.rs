@@ -655,6 +655,23 @@ impl Session {
         )
     }
 
+    /// Records a rejected login attempt by `user` (an AUTH `LOGIN` event with
+    /// `success = false` and `reason` as its error), whatever `log_auth` says: failures are
+    /// always recorded. The session's user does not change.
+    pub fn login_failed(&mut self, user: impl Into<String>, reason: &str) -> Result<()> {
+        let mut event = self.event(
+            EventClass::Auth,
+            "LOGIN",
+            Vec::new(),
+            (String::new(), Vec::new()),
+            now_micros(),
+        );
+        event.user = user.into();
+        event.success = false;
+        event.error = Some(reason.to_owned());
+        self.push_app_event(event)
+    }
+
     /// Records that the session's user logged out (an AUTH `LOGOUT` event).
     pub fn logout(&mut self) -> Result<()> {
         self.record_app_event(
@@ -707,6 +724,12 @@ impl Session {
         );
         event.success = success;
         event.custom.extend(custom);
+        self.push_app_event(event)
+    }
+
+    /// Records `event` (built by [`Session::event`]) if the policy keeps it: with the open
+    /// transaction, else in its own commit.
+    fn push_app_event(&mut self, event: AuditEvent) -> Result<()> {
         let shared = self.store.shared();
         if !shared.policy().records(&event) {
             return Ok(());

@@ -155,7 +155,9 @@ impl AuditPolicy {
         }
     }
 
-    /// Whether `event` is recorded.
+    /// Whether `event` is recorded. The class switches (`log_select`, ...) leave out
+    /// successful events only: a failure — a denied or broken read, a rejected login — is
+    /// recorded whatever its class, as long as the user and table filters keep it.
     pub fn records(&self, event: &AuditEvent) -> bool {
         if !self.enabled {
             return false;
@@ -169,7 +171,7 @@ impl AuditPolicy {
             EventClass::App => self.log_app,
             EventClass::System => true,
         };
-        if !class_on {
+        if !class_on && event.success {
             return false;
         }
         if !self.include_users.is_empty() && !listed(&self.include_users, &event.user) {
@@ -213,6 +215,7 @@ mod tests {
             class,
             user: user.to_owned(),
             targets: targets.iter().map(|t| (*t).to_owned()).collect(),
+            success: true,
             ..AuditEvent::default()
         }
     }
@@ -224,6 +227,11 @@ mod tests {
             ..AuditPolicy::default()
         };
         assert!(!policy.records(&event(EventClass::Select, "a", &["t"])));
+        let failed = AuditEvent {
+            success: false,
+            ..event(EventClass::Select, "a", &["t"])
+        };
+        assert!(policy.records(&failed), "failures are always recorded");
         assert!(policy.records(&event(EventClass::Dml, "a", &["t"])));
         assert!(!AuditPolicy::disabled().records(&event(EventClass::Dml, "a", &["t"])));
     }
