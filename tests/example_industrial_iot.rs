@@ -76,7 +76,7 @@ fn three_weeks_offline_two_syncs_everything_arrives_verified() {
         assert!(
             OPERATORS
                 .iter()
-                .any(|o| &o.name == name && o.id == signature.user)
+                .any(|o| o.name == name && o.id == signature.user)
         );
         assert_eq!(signature.custom["meaning"], "approved setpoint");
         let change = events

@@ -9,7 +9,7 @@
 use anyhow::{Context, bail, ensure};
 use clap::Parser as _;
 use heliosdb_lite::chrono::{DateTime, FixedOffset, NaiveTime, Offset, TimeDelta, Timelike, Utc};
-use heliosdb_lite::{AppEvent, Config, Database, Rows, Session, SessionInfo, Value, params};
+use heliosdb_lite::{Config, Database, Rows, Session, SessionInfo, Value, params};
 use sqlparser::ast::{Delete, Statement};
 use sqlparser::dialect::{PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::Parser;
@@ -202,7 +202,7 @@ pub struct Event {
     pub user: String,
     /// The engine's class: DDL, DML, SELECT, TXN, AUTH, SYSTEM, APP.
     pub class: String,
-    /// The engine's operation name: INSERT, DROP_TABLE, LOGIN_FAILED, ...
+    /// The engine's operation name: INSERT, DROP_TABLE, LOGIN, ...
     pub operation: String,
     /// Tables touched, the one written first.
     pub targets: Vec<String>,
@@ -364,13 +364,11 @@ fn attempt(session: &mut Session, sql: &str) -> anyhow::Result<()> {
     }
 }
 
-/// A failed password check, recorded by the application (the engine does not authenticate).
+/// A failed password check: the application checks passwords, the engine records the
+/// rejected login (a failed AUTH `LOGIN` event naming who tried).
 fn failed_login(session: &mut Session) -> anyhow::Result<()> {
-    session.record_event(
-        AppEvent::new("LOGIN_FAILED")
-            .detail("wrong password")
-            .failed(),
-    )?;
+    let user = session.info().user.clone();
+    session.login_failed(user, "wrong password")?;
     Ok(())
 }
 
