@@ -222,6 +222,17 @@ impl DatabaseBuilder {
         self
     }
 
+    /// Opens an existing database for reading only: statements that would write data or
+    /// schema fail with [`Error::ReadOnly`] (and are recorded), as do pruning, legal holds
+    /// and subject erasure; automatic pruning does not run. Reads are audited as the
+    /// policy says — a reporter's access is on record. A missing database directory is an
+    /// error, not created.
+    #[must_use]
+    pub fn read_only(mut self) -> Self {
+        self.options.read_only = true;
+        self
+    }
+
     /// Name recorded in session metadata; default `main`.
     #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
@@ -234,7 +245,9 @@ impl DatabaseBuilder {
     /// it.
     #[must_use]
     pub fn config(mut self, config: &Config) -> Self {
+        let read_only = self.options.read_only;
         self.options = config.database_options();
+        self.options.read_only = read_only;
         self.fjall.cache_size_bytes = Some(config.cache_bytes());
         self.fjall.max_memtable_bytes = config.memory_limit_bytes();
         self.memory_limit_bytes = config.memory_limit_bytes();
@@ -274,7 +287,16 @@ impl DatabaseBuilder {
                     "no storage chosen: call .path(dir), .in_memory() or .backend(b)".to_owned(),
                 ));
             }
-            BackendChoice::Fjall(path) => Arc::new(FjallBackend::open_with(&path, self.fjall)?),
+            BackendChoice::Fjall(path) => {
+                let empty = std::fs::read_dir(&path).map_or(true, |mut d| d.next().is_none());
+                if self.options.read_only && empty {
+                    return Err(Error::ReadOnly(format!(
+                        "there is no database at {} to open read-only",
+                        path.display()
+                    )));
+                }
+                Arc::new(FjallBackend::open_with(&path, self.fjall)?)
+            }
             BackendChoice::Memory => Arc::new(match self.memory_limit_bytes {
                 Some(limit) => MemoryBackend::with_limit(limit),
                 None => MemoryBackend::new(),

@@ -125,7 +125,8 @@ fn access_record_and_trail_hold_exactly_what_the_services_did() {
     // columns are read whole and searched here: a `LIKE '%alice@...%'` would itself put
     // the address into the trail.
     for svc in &SERVICES {
-        let (_, db) = gdpr_reporter::open(&dir.path().join("services").join(svc.name)).unwrap();
+        let (_, db) =
+            gdpr_reporter::open(&dir.path().join("services").join(svc.name), true).unwrap();
         let mut s = db.session(heliosdb_lite::SessionInfo::new("test"));
         let rows = s
             .query("SELECT query, params FROM __audit_log", &[])

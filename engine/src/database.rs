@@ -61,6 +61,10 @@ pub struct DatabaseOptions {
     pub sink_batch_size: usize,
     /// How long audit events are kept, and what may prune them.
     pub retention: RetentionOptions,
+    /// Refuse every statement that could write data or schema ([`Error::ReadOnly`], the
+    /// attempt recorded), and pruning, legal holds and subject erasure: for reporters and
+    /// investigators. Their own reads are still audited, and sinks still deliver.
+    pub read_only: bool,
 }
 
 /// Retention of the audit trail (`docs/CONFIG.md`, `audit.retention_days` and the keys
@@ -89,6 +93,7 @@ impl Default for DatabaseOptions {
             audit: AuditPolicy::default(),
             sink_batch_size: 1024,
             retention: RetentionOptions::default(),
+            read_only: false,
         }
     }
 }
@@ -458,6 +463,14 @@ impl Database {
         &self.shared.options
     }
 
+    /// [`Error::ReadOnly`] naming `what` when the database was opened read-only.
+    pub(crate) fn refuse_if_read_only(&self, what: &str) -> Result<()> {
+        if self.shared.options.read_only {
+            return Err(Error::ReadOnly(format!("{what} is not allowed")));
+        }
+        Ok(())
+    }
+
     /// Makes every commit so far durable against power loss.
     pub fn persist(&self) -> Result<()> {
         self.shared.persist()
@@ -555,6 +568,7 @@ impl Database {
     /// prune is refused. Stored in the database and recorded as a SYSTEM event
     /// (`LEGAL_HOLD_ON` / `LEGAL_HOLD_OFF`) naming `by` and the reason, in the same commit.
     pub fn set_legal_hold(&self, reason: Option<&str>, by: &str) -> Result<()> {
+        self.refuse_if_read_only("placing or releasing a legal hold")?;
         let guard = self.shared.lock_writer()?;
         let mut batch = WriteBatch::new();
         let mut event = match reason {
@@ -614,6 +628,9 @@ impl Database {
     /// lockdown or a legal hold. With `dry_run`, reports what would be pruned and changes
     /// nothing. See [`prune`](crate::audit::prune) for what is kept.
     pub fn prune_before(&self, before: PruneBefore, dry_run: bool) -> Result<PruneReport> {
+        if !dry_run {
+            self.refuse_if_read_only("pruning the audit trail")?;
+        }
         if let Some(refusal) = self.prune_refusal()? {
             return Err(Error::RetentionRefused(refusal));
         }
@@ -723,7 +740,7 @@ impl Database {
     /// automatic pruning is off, refused (lockdown, legal hold) or has nothing to do.
     pub fn apply_retention(&self) -> Result<Option<PruneReport>> {
         let retention = &self.shared.options.retention;
-        if !retention.auto_prune || retention.retention_days == 0 {
+        if !retention.auto_prune || retention.retention_days == 0 || self.options().read_only {
             return Ok(None);
         }
         if self.prune_refusal()?.is_some() {

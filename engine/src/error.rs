@@ -43,6 +43,12 @@ pub enum Error {
         /// What was attempted.
         operation: String,
     },
+    /// The database was opened read-only ([`DatabaseOptions::read_only`]): the statement or
+    /// operation would change data, schema or retention. A refused statement is recorded.
+    ///
+    /// [`DatabaseOptions::read_only`]: crate::DatabaseOptions::read_only
+    #[error("read-only database: {0}")]
+    ReadOnly(String),
     /// Pruning is not allowed: lockdown, or a legal hold.
     #[error("prune refused: {0}")]
     RetentionRefused(String),
@@ -174,7 +180,7 @@ impl Error {
             Error::Sql(_) => "sql",
             Error::Param { .. } | Error::OutOfRange(_) => "param",
             Error::Transaction(_) => "transaction",
-            Error::AuditLogReadOnly { .. } => "permission",
+            Error::AuditLogReadOnly { .. } | Error::ReadOnly(_) => "permission",
             Error::CheckpointRefused(_) => "integrity",
             Error::Closed => "closed",
             Error::RetentionRefused(_) => "permission",

@@ -942,6 +942,16 @@ impl Session {
             return Err(error);
         }
 
+        if self.store.shared().options().read_only && !is_read_only(statement) {
+            let error = Error::ReadOnly(format!(
+                "{} is not allowed",
+                classification.operation.replace('_', " ")
+            ));
+            // A refused write is recorded like any failure.
+            self.record_outcome(event, started, Err(&error), true);
+            return Err(error);
+        }
+
         match statement {
             SqlStatement::StartTransaction { .. } => {
                 let result = self

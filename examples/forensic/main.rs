@@ -334,10 +334,17 @@ pub fn run(workdir: &Path, table: Option<&str>, rules: &Rules) -> anyhow::Result
     Ok(Demo { seeded, report })
 }
 
-/// Opens the database `workdir/heliosdb.toml` names.
-fn open(workdir: &Path) -> anyhow::Result<Database> {
+/// Opens the database `workdir/heliosdb.toml` names; `read_only` for the investigation,
+/// which must not change the evidence.
+fn open(workdir: &Path, read_only: bool) -> anyhow::Result<Database> {
     let config = Config::from_file(workdir.join("heliosdb.toml"))?;
-    Ok(Database::builder().config(&config).open()?)
+    let builder = Database::builder().config(&config);
+    let builder = if read_only {
+        builder.read_only()
+    } else {
+        builder
+    };
+    Ok(builder.open()?)
 }
 
 /// A session of `user` from `application` at `addr`.
@@ -394,7 +401,7 @@ pub fn seed(workdir: &Path) -> anyhow::Result<Seeded> {
     std::fs::create_dir_all(workdir)?;
     let config = workdir.join("heliosdb.toml");
     std::fs::write(&config, CONFIG).with_context(|| format!("writing {}", config.display()))?;
-    let db = open(workdir)?;
+    let db = open(workdir, false)?;
 
     let mut dba = login(&db, "dba", "migrations", "10.0.0.2")?;
     dba.execute(
@@ -525,7 +532,7 @@ fn event(rows: &Rows, i: usize) -> anyhow::Result<Event> {
 /// Opens the database in `workdir` (set up by [`seed`]), verifies its whole audit trail and,
 /// only if it is intact, investigates `scope`.
 pub fn run_investigation(workdir: &Path, scope: &Scope, rules: &Rules) -> anyhow::Result<Report> {
-    let db = open(workdir)?;
+    let db = open(workdir, true)?;
     let verification = db.verify()?;
     if let Some(problem) = verification.problem {
         let (seq, problem) = (problem.seq, problem.kind.to_string());

@@ -142,12 +142,19 @@ fn support(s: &mut Session) -> heliosdb_lite::Result<()> {
     Ok(())
 }
 
-/// Opens the service whose `heliosdb.toml` is in `dir`. The database is named after the
-/// directory, so each event records the service it belongs to.
-pub fn open(dir: &Path) -> anyhow::Result<(Config, Database)> {
+/// Opens the service whose `heliosdb.toml` is in `dir` — `read_only` for the reporter, so
+/// the engine refuses any write. The database is named after the directory, so each event
+/// records the service it belongs to.
+pub fn open(dir: &Path, read_only: bool) -> anyhow::Result<(Config, Database)> {
     let config = Config::from_file(dir.join("heliosdb.toml"))?;
     let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("main");
-    let db = Database::builder().config(&config).name(name).open();
+    let builder = Database::builder().config(&config).name(name);
+    let builder = if read_only {
+        builder.read_only()
+    } else {
+        builder
+    };
+    let db = builder.open();
     let db = db.with_context(|| format!("cannot open {}", dir.display()))?;
     Ok((config, db))
 }
@@ -159,7 +166,7 @@ pub fn simulate(root: &Path) -> anyhow::Result<()> {
         let dir = root.join(service.name);
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join("heliosdb.toml"), CONFIG)?;
-        let (_, db) = open(&dir)?;
+        let (_, db) = open(&dir, false)?;
         let info = SessionInfo::new(service.user).application(service.application);
         (service.workload)(&mut db.session(info))
             .with_context(|| format!("service {}", service.name))?;
@@ -172,7 +179,7 @@ pub fn simulate(root: &Path) -> anyhow::Result<()> {
 /// personal data in the audit trail can no longer be read.
 pub fn erase(root: &Path, email: &str, services: &[&str]) -> anyhow::Result<()> {
     for service in SERVICES.iter().filter(|s| services.contains(&s.name)) {
-        let (_, db) = open(&root.join(service.name))?;
+        let (_, db) = open(&root.join(service.name), false)?;
         let mut session = db.session(SessionInfo::new("privacy-team").application("erasure"));
         let delete = format!("DELETE FROM {} WHERE email = $1", service.table);
         session.execute(&delete, &params![email])?;
@@ -331,7 +338,7 @@ pub fn report(root: &Path, subject: &str, erased: &str) -> anyhow::Result<Report
 }
 
 fn report_service(dir: &Path, subject: &str, erased: &str) -> anyhow::Result<ServiceReport> {
-    let (config, db) = open(dir)?;
+    let (config, db) = open(dir, true)?;
     let chain = match db.verify() {
         Ok(report) => Chain {
             intact: report.is_intact(),

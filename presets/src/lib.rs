@@ -479,6 +479,9 @@ impl Config {
             sink_batch_size: usize::try_from(self.settings.audit.async_buffer_size)
                 .unwrap_or(usize::MAX),
             retention: self.retention_options(),
+            // Read-only is how a program opens someone else's database, not a setting of
+            // the database: `DatabaseBuilder::read_only`.
+            read_only: false,
         }
     }
 

@@ -432,6 +432,7 @@ pub struct ForgetReport {
 /// stay, and stay searchable. Data in the user's own tables is the application's to
 /// delete.
 pub fn forget_subject(db: &crate::Database, value: &str, by: &str) -> Result<ForgetReport> {
+    db.refuse_if_read_only("erasing a data subject")?;
     if value.is_empty() {
         return Err(Error::Unsupported(
             "forget-subject needs the subject's id (the value of the subject column)".to_owned(),
