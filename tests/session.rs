@@ -111,6 +111,15 @@ fn bound_parameters_are_values_not_sql<H: Harness>() {
     assert_eq!(rows.get::<String>(0, "t").expect("t"), "$2");
     assert_eq!(rows.value(0, "day"), rows.value(1, "day"));
     assert_eq!(rows.value(0, "day"), Some(&Value::Date(day)));
+    assert_eq!(
+        rows.get::<heliosdb_lite::chrono::NaiveDate>(0, "day")
+            .expect("date"),
+        day
+    );
+    assert!(
+        rows.get::<heliosdb_lite::chrono::NaiveDateTime>(0, "day")
+            .is_err()
+    );
 }
 
 fn explicit_transaction_commit_and_rollback<H: Harness>() {

@@ -253,6 +253,33 @@ impl FromValue for Value {
     }
 }
 
+impl FromValue for crate::chrono::NaiveDateTime {
+    fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::Timestamp(v) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
+impl FromValue for crate::chrono::NaiveDate {
+    fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::Date(v) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
+impl FromValue for crate::chrono::NaiveTime {
+    fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::Time(v) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
 impl<T: FromValue> FromValue for Option<T> {
     fn from_value(value: &Value) -> Option<Self> {
         match value {
