@@ -119,6 +119,13 @@ struct Args {
     /// Measured statements per kind and database in the large-table figure.
     #[arg(long, default_value_t = 2_000)]
     large_ops: usize,
+    /// Rows in the large table of the UNIQUE-column INSERT figure, against 1,000 (0 skips
+    /// it).
+    #[arg(long, default_value_t = 1_000_000)]
+    unique_rows: i64,
+    /// Measured INSERTs per table size in the UNIQUE-column figure.
+    #[arg(long, default_value_t = 2_000)]
+    unique_ops: usize,
     /// Skip the peak-RSS comparison.
     #[arg(long)]
     skip_rss: bool,
@@ -174,6 +181,9 @@ fn main() -> anyhow::Result<()> {
         audit_queries(&args, &mut report)?;
     }
     large_table(&args, &dml, &mut report)?;
+    if args.unique_rows > 0 {
+        unique_inserts(&args, &mut report)?;
+    }
     if !args.skip_rss {
         peak_rss(&mut report)?;
     }
@@ -1927,6 +1937,128 @@ fn large_table(args: &Args, dml: &[Cell], report: &mut Report) -> anyhow::Result
         }
     }
     println!();
+    Ok(())
+}
+
+// ----------------------------------------------------------------------------------------
+// (j) INSERT into a table with a UNIQUE column, small and large.
+
+/// Rows of the small table of the UNIQUE-column figure.
+const UNIQUE_SMALL: i64 = 1_000;
+
+/// One `person` table (`email TEXT UNIQUE`) on fjall with the default audit policy,
+/// loaded with `rows` rows, and the next id to insert.
+struct UniqueTable {
+    _dir: tempfile::TempDir,
+    session: Session,
+    next: i64,
+    samples: Vec<Duration>,
+}
+
+impl UniqueTable {
+    fn new(rows: i64) -> anyhow::Result<UniqueTable> {
+        let dir = tempfile::tempdir()?;
+        let db = heliosdb_lite::Database::open(dir.path())?;
+        let mut session = db.session(SessionInfo::new("bench").application("unique"));
+        session.execute(
+            "CREATE TABLE person (id INTEGER PRIMARY KEY, email TEXT UNIQUE, name TEXT)",
+            &[],
+        )?;
+        let mut loaded = 0;
+        while loaded < rows {
+            let n = (rows - loaded).min(100_000);
+            session.execute(
+                "INSERT INTO person (id, email, name) SELECT N + $1, \
+                 CONCAT('user', CAST(N + $1 AS TEXT), '@example.com'), 'loaded' FROM SERIES($2)",
+                &params![loaded, n],
+            )?;
+            loaded += n;
+        }
+        Ok(UniqueTable {
+            _dir: dir,
+            session,
+            next: rows + 1,
+            samples: Vec::new(),
+        })
+    }
+
+    /// Times one single-row INSERT with a new e-mail address.
+    fn insert(&mut self) -> anyhow::Result<()> {
+        let id = self.next;
+        self.next += 1;
+        let email = format!("user{id}@example.com");
+        let started = Instant::now();
+        self.session.execute(
+            "INSERT INTO person VALUES ($1, $2, $3)",
+            &params![id, email, "new"],
+        )?;
+        self.samples.push(started.elapsed());
+        Ok(())
+    }
+}
+
+/// Whether the uniqueness check goes through an index: single-row INSERT latency into a
+/// table with a UNIQUE column at 1,000 rows and at `--unique-rows`, interleaved in chunks.
+fn unique_inserts(args: &Args, report: &mut Report) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut tables = [
+        UniqueTable::new(UNIQUE_SMALL)?,
+        UniqueTable::new(args.unique_rows)?,
+    ];
+    let load = started.elapsed();
+    for table in &mut tables {
+        for _ in 0..WARM_UP {
+            table.insert()?;
+        }
+        table.samples.clear();
+    }
+    let mut done = 0;
+    while done < args.unique_ops {
+        let n = CHUNK.min(args.unique_ops - done);
+        for table in &mut tables {
+            for _ in 0..n {
+                table.insert()?;
+            }
+        }
+        done += n;
+    }
+    let [small, large] = tables.map(|mut t| Stats::of(&mut t.samples));
+    let growth = ratio(large.median, small.median);
+    println!(
+        "(j) UNIQUE column: single-row INSERT into `person (id INTEGER PRIMARY KEY, email TEXT \
+         UNIQUE, name TEXT)`, fjall, audit on, {} per size, interleaved (loaded in {:.0} s)",
+        args.unique_ops,
+        load.as_secs_f64()
+    );
+    for (rows, stats) in [(UNIQUE_SMALL, &small), (args.unique_rows, &large)] {
+        println!(
+            "    {rows:>9} rows: median {:.1} µs, p99 {:.1} µs, mean {:.1} µs",
+            micros(stats.median),
+            micros(stats.p99),
+            micros(stats.mean)
+        );
+        report.add(
+            "unique_insert",
+            json!({"rows": rows, "latency": stats.json()}),
+        );
+    }
+    println!(
+        "    {} rows / {UNIQUE_SMALL} rows: {growth:.2}× (medians)\n",
+        args.unique_rows
+    );
+    report.verdict(
+        format!(
+            "UNIQUE check through an index: INSERT flat from {UNIQUE_SMALL} to {} rows (≤ 1.5×)",
+            args.unique_rows
+        ),
+        format!(
+            "{:.1} vs {:.1} µs: {growth:.2}×",
+            micros(large.median),
+            micros(small.median)
+        ),
+        growth,
+        growth <= 1.5,
+    );
     Ok(())
 }
 
