@@ -305,26 +305,22 @@ pub fn run(dir: &Path) -> anyhow::Result<Report> {
                 (ben, "9999")
             };
             let temperature = 180.0 + f64::from(week * 10 + shift);
-            if device.change_parameter(
-                operator,
-                pin,
-                "press-1/temperature",
-                temperature,
-                "degC",
-                "approved setpoint",
-            )? {
-                report.parameter_changes += 1;
-            } else {
-                report.rejected_signatures += 1;
-                // Ben signs again with the right PIN.
-                if device.change_parameter(
-                    ben,
-                    ben.pin,
+            let sign = |operator: &Operator, pin: &str| {
+                device.change_parameter(
+                    operator,
+                    pin,
                     "press-1/temperature",
                     temperature,
                     "degC",
                     "approved setpoint",
-                )? {
+                )
+            };
+            if sign(operator, pin)? {
+                report.parameter_changes += 1;
+            } else {
+                report.rejected_signatures += 1;
+                // Ben signs again with the right PIN.
+                if sign(ben, ben.pin)? {
                     report.parameter_changes += 1;
                 }
             }
