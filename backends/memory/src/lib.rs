@@ -1,8 +1,10 @@
 //! In-memory storage backend for HeliosDB-Lite: nothing survives the process.
 //!
 //! Keyspaces are persistent ordered maps (`im::OrdMap`), so a snapshot is a cheap clone of
-//! the current state and a commit builds the next state aside, then swaps it in: readers
-//! never block writers and a failed batch changes nothing.
+//! the current state. A commit checks the batch first, then changes the state in place:
+//! nodes a snapshot still shares are copied on write (the snapshot keeps its view), nodes
+//! nobody else holds are updated without a copy. With a size limit the next state is
+//! built aside and swapped in, so a batch over the limit changes nothing.
 #![deny(unsafe_code)]
 
 use heliosdb_engine::backend::{
@@ -156,6 +158,9 @@ impl StorageBackend for MemoryBackend {
     fn commit(&self, batch: WriteBatch, _durability: Durability) -> Result<(), StorageError> {
         batch.validate()?;
         let mut used = self.write.lock();
+        if self.limit_bytes.is_none() {
+            return self.commit_in_place(batch, &mut used);
+        }
         let mut next = State::clone(&self.state.read());
         let mut next_used = *used;
         for op in batch.into_ops() {
@@ -193,6 +198,48 @@ impl StorageBackend for MemoryBackend {
     }
 
     fn persist(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+}
+
+impl MemoryBackend {
+    /// Without a size limit the only way a batch can fail is an unknown keyspace, checked
+    /// before anything changes; then the state is changed in place. Maps no snapshot
+    /// shares are updated without copying their nodes, which building the next state
+    /// aside always did.
+    fn commit_in_place(&self, batch: WriteBatch, used: &mut u64) -> Result<(), StorageError> {
+        let mut state = self.state.write();
+        let ops = batch.into_ops();
+        for op in &ops {
+            let name = match op {
+                BatchOp::Put { keyspace, .. } | BatchOp::Delete { keyspace, .. } => keyspace,
+            };
+            if !state.contains_key(name) {
+                return Err(StorageError::UnknownKeyspace { name: name.clone() });
+            }
+        }
+        let next = Arc::make_mut(&mut state);
+        for op in ops {
+            let (name, key, value) = match op {
+                BatchOp::Put {
+                    keyspace,
+                    key,
+                    value,
+                } => (keyspace, key, Some(value)),
+                BatchOp::Delete { keyspace, key } => (keyspace, key, None),
+            };
+            // Checked above; the lock has been held since.
+            let Some(map) = next.get_mut(&name) else {
+                continue;
+            };
+            let added = value.as_ref().map_or(0, |v| entry_bytes(&key, v));
+            let removed = match value {
+                Some(value) => map.insert(Arc::from(key.as_slice()), Arc::from(value)),
+                None => map.remove(key.as_slice()),
+            }
+            .map_or(0, |old| entry_bytes(&key, &old));
+            *used = used.saturating_add(added).saturating_sub(removed);
+        }
         Ok(())
     }
 }
