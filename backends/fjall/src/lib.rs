@@ -20,7 +20,10 @@ use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+type Keyspaces = HashMap<String, fjall::Keyspace>;
 
 /// Tuning for [`FjallBackend::open_with`]. The defaults suit a small device.
 #[derive(Clone, Debug, Default)]
@@ -40,7 +43,9 @@ pub struct FjallOptions {
 pub struct FjallBackend {
     path: PathBuf,
     db: fjall::Database,
-    keyspaces: RwLock<HashMap<String, fjall::Keyspace>>,
+    /// Shared with every snapshot: a snapshot costs one reference count, and a keyspace
+    /// created later replaces the map (snapshots keep theirs).
+    keyspaces: RwLock<Arc<Keyspaces>>,
     poisoned: AtomicBool,
     memtable_bytes: Option<u64>,
 }
@@ -147,7 +152,7 @@ impl FjallBackend {
         Ok(Self {
             path,
             db,
-            keyspaces: RwLock::new(keyspaces),
+            keyspaces: RwLock::new(Arc::new(keyspaces)),
             poisoned: AtomicBool::new(false),
             memtable_bytes: options.max_memtable_bytes,
         })
@@ -171,7 +176,7 @@ impl FjallBackend {
 
 struct FjallSnapshot {
     snapshot: fjall::Snapshot,
-    keyspaces: HashMap<String, fjall::Keyspace>,
+    keyspaces: Arc<Keyspaces>,
 }
 
 impl FjallSnapshot {
@@ -265,7 +270,7 @@ impl StorageBackend for FjallBackend {
                 .db
                 .keyspace(name, || Self::keyspace_options(self.memtable_bytes))
                 .map_err(backend_error)?;
-            keyspaces.insert(name.to_owned(), handle);
+            Arc::make_mut(&mut keyspaces).insert(name.to_owned(), handle);
         }
         Ok(())
     }
@@ -279,7 +284,7 @@ impl StorageBackend for FjallBackend {
     fn snapshot(&self) -> Result<Box<dyn Snapshot>, StorageError> {
         // Clone the handles first: a keyspace created after this snapshot is simply unknown
         // to it.
-        let keyspaces = self.keyspaces.read().clone();
+        let keyspaces = Arc::clone(&self.keyspaces.read());
         Ok(Box::new(FjallSnapshot {
             snapshot: self.db.snapshot(),
             keyspaces,
