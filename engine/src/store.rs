@@ -81,7 +81,7 @@ struct Txn {
     snapshot: Box<dyn Snapshot>,
     /// Table records as the snapshot holds them, read once per transaction (the snapshot
     /// never changes; the transaction's own catalog writes are in the overlay).
-    seen: RefCell<HashMap<Vec<u8>, Option<TableRecord>>>,
+    seen: SeenTables,
     overlay: Overlay,
     explicit: bool,
     writer: Option<WriterGuard>,
@@ -95,13 +95,16 @@ struct View<'a> {
     overlay: Option<&'a Overlay>,
     records: &'a RecordCache,
     /// The transaction's snapshot reads of table records, when there is a transaction.
-    seen: Option<&'a RefCell<HashMap<Vec<u8>, Option<TableRecord>>>>,
+    seen: Option<&'a SeenTables>,
 }
 
 /// Decoded table records by catalog key, with the bytes they were decoded from: a
 /// record is reused only while its stored bytes are unchanged, so the cache can never
 /// serve a stale schema. It saves the JSON decode every statement would otherwise repeat.
-type RecordCache = RefCell<HashMap<Vec<u8>, (Vec<u8>, TableRecord)>>;
+/// The table records a transaction has read, by catalog key (`None`: no such table).
+type SeenTables = RefCell<HashMap<Vec<u8>, Option<Arc<TableRecord>>>>;
+
+type RecordCache = RefCell<HashMap<Vec<u8>, (Vec<u8>, Arc<TableRecord>)>>;
 
 /// Records kept at most; the cache starts over beyond this.
 const RECORD_CACHE_LIMIT: usize = 256;
@@ -170,7 +173,7 @@ impl<'a> View<'a> {
         self.scan(space, Bound::Included(prefix.to_vec()), upper, direction)
     }
 
-    fn table(&self, name: &str) -> Result<Option<TableRecord>> {
+    fn table(&self, name: &str) -> Result<Option<Arc<TableRecord>>> {
         let key = catalog::table_key(name);
         if let Some(hit) = self
             .overlay
@@ -198,13 +201,13 @@ impl<'a> View<'a> {
     }
 
     /// Decodes a table record, reusing the decoded form of identical bytes.
-    fn decode_table(&self, key: Vec<u8>, bytes: Vec<u8>) -> Result<TableRecord> {
+    fn decode_table(&self, key: Vec<u8>, bytes: Vec<u8>) -> Result<Arc<TableRecord>> {
         if let Some((cached, record)) = self.records.borrow().get(&key)
             && *cached == bytes
         {
             return Ok(record.clone());
         }
-        let record = TableRecord::decode(&key, &bytes)?;
+        let record = Arc::new(TableRecord::decode(&key, &bytes)?);
         let mut records = self.records.borrow_mut();
         if records.len() >= RECORD_CACHE_LIMIT {
             records.clear();
@@ -214,14 +217,14 @@ impl<'a> View<'a> {
     }
 
     /// A table's record, or a stand-in record for `__audit_log`.
-    fn table_or_audit(&self, name: &str) -> Result<Option<TableRecord>> {
+    fn table_or_audit(&self, name: &str) -> Result<Option<Arc<TableRecord>>> {
         if audit_table::is_audit_table(name) {
-            return Ok(Some(TableRecord {
+            return Ok(Some(Arc::new(TableRecord {
                 id: ledger::AUDIT_TABLE_ID,
                 created_micros: 0,
                 schema: audit_table::schema(),
                 extras: TableExtras::default(),
-            }));
+            })));
         }
         self.table(name)
     }
@@ -790,7 +793,7 @@ impl SqlStore {
     }
 
     /// A table's schema and extras, as the running transaction sees them.
-    pub(crate) fn table_record(&self, name: &str) -> Result<Option<TableRecord>> {
+    pub(crate) fn table_record(&self, name: &str) -> Result<Option<Arc<TableRecord>>> {
         self.table(name)
     }
 
@@ -1077,12 +1080,12 @@ impl SqlStore {
         Ok(())
     }
 
-    fn table(&self, name: &str) -> Result<Option<TableRecord>> {
+    fn table(&self, name: &str) -> Result<Option<Arc<TableRecord>>> {
         self.with_view(|view| view.table(name))
     }
 
     fn require_table(&self, name: &str) -> Result<TableRecord> {
-        self.table(name)?.ok_or_else(|| {
+        self.table(name)?.map(Arc::unwrap_or_clone).ok_or_else(|| {
             Error::Sql(Box::new(
                 AlterTableError::TableNotFound(name.to_owned()).into(),
             ))
@@ -1178,7 +1181,7 @@ impl SqlStore {
             ))
         };
         let parent = if foreign_key.parent == record.schema.table_name {
-            record.clone()
+            Arc::new(record.clone())
         } else {
             match self.table(&foreign_key.parent)? {
                 Some(parent) => parent,
@@ -1230,7 +1233,7 @@ impl SqlStore {
     ) -> Result<()> {
         for child_name in &record.extras.referenced_by {
             let child = if *child_name == record.schema.table_name {
-                Some(record.clone())
+                Some(Arc::new(record.clone()))
             } else {
                 self.table(child_name)?
             };
@@ -1339,7 +1342,7 @@ impl SqlStore {
 
     fn do_insert_schema(&mut self, schema: &Schema) -> Result<()> {
         refuse_audit_write(&[schema.table_name.as_str()], "CREATE/ALTER TABLE")?;
-        match self.table(&schema.table_name)? {
+        match self.table(&schema.table_name)?.map(Arc::unwrap_or_clone) {
             Some(mut record) => {
                 // Keep index entries in step with the schema's list of indexes.
                 let old = std::mem::replace(&mut record.schema, schema.clone());
@@ -1492,11 +1495,14 @@ impl SqlStore {
         column: &OrderByExpr,
     ) -> Result<()> {
         refuse_audit_write(&[table_name], "CREATE INDEX")?;
-        let mut record = self.table(table_name)?.ok_or_else(|| {
-            Error::Sql(Box::new(
-                IndexError::TableNotFound(table_name.to_owned()).into(),
-            ))
-        })?;
+        let mut record = self
+            .table(table_name)?
+            .map(Arc::unwrap_or_clone)
+            .ok_or_else(|| {
+                Error::Sql(Box::new(
+                    IndexError::TableNotFound(table_name.to_owned()).into(),
+                ))
+            })?;
         if record.schema.indexes.iter().any(|i| i.name == index_name) {
             return Err(Error::Sql(Box::new(
                 IndexError::IndexNameAlreadyExists(index_name.to_owned()).into(),
@@ -1519,11 +1525,14 @@ impl SqlStore {
 
     fn do_drop_index(&mut self, table_name: &str, index_name: &str) -> Result<()> {
         refuse_audit_write(&[table_name], "DROP INDEX")?;
-        let mut record = self.table(table_name)?.ok_or_else(|| {
-            Error::Sql(Box::new(
-                IndexError::TableNotFound(table_name.to_owned()).into(),
-            ))
-        })?;
+        let mut record = self
+            .table(table_name)?
+            .map(Arc::unwrap_or_clone)
+            .ok_or_else(|| {
+                Error::Sql(Box::new(
+                    IndexError::TableNotFound(table_name.to_owned()).into(),
+                ))
+            })?;
         let before = record.schema.indexes.len();
         record.schema.indexes.retain(|i| i.name != index_name);
         if record.extras.uniques.iter().any(|u| u.name == index_name) {
@@ -1794,7 +1803,7 @@ impl Store for SqlStore {
         if checkpoints::is_checkpoint_table(table_name) {
             return Ok(Some(checkpoints::schema()));
         }
-        self.read(|view| Ok(view.table(table_name)?.map(|r| r.schema)))
+        self.read(|view| Ok(view.table(table_name)?.map(|r| r.schema.clone())))
     }
 
     fn fetch_all_schemas(&self) -> GlueResult<Vec<Schema>> {

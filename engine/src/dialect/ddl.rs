@@ -329,7 +329,7 @@ pub(super) fn create_table(
         if let Some(record) = store.table_record(&parent)?
             && !record.extras.referenced_by.contains(&name)
         {
-            let mut parent_extras = record.extras;
+            let mut parent_extras = record.extras.clone();
             parent_extras.referenced_by.push(name.clone());
             store.set_extras(&parent, parent_extras)?;
         }
@@ -548,7 +548,7 @@ pub(super) fn create_index(
         let Some(record) = store.table_record(&table)? else {
             return Err(Error::Internal(format!("table {table} vanished")));
         };
-        let mut extras = record.extras;
+        let mut extras = record.extras.clone();
         extras.uniques.push(UniqueConstraint {
             name: index_name,
             columns,

@@ -52,7 +52,7 @@ pub(super) fn hint(
         audit_table::schema()
     } else {
         match store.table_record(&table)? {
-            Some(record) => record.schema,
+            Some(record) => record.schema.clone(),
             None => return Ok(false),
         }
     };

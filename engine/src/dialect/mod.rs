@@ -391,7 +391,7 @@ fn comparison_affinity(store: &SqlStore, statement: &mut SqlStatement) -> Result
         if let Ok(name) = table_name(&name)
             && !records
                 .iter()
-                .any(|r: &crate::catalog::TableRecord| r.schema.table_name == name)
+                .any(|r: &std::sync::Arc<crate::catalog::TableRecord>| r.schema.table_name == name)
             && let Some(record) = store.table_record(&name)?
         {
             records.push(record);
