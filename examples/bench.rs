@@ -538,9 +538,10 @@ const H_ON: usize = 1;
 const M_OFF: usize = 2;
 const M_ON: usize = 3;
 const H_SINK: usize = 4;
-const S_NORMAL: usize = 5;
-const S_NORMAL_TRIGGERS: usize = 6;
-const S_NORMAL_CHAIN: usize = 7;
+const H_ALL_SINKS: usize = 5;
+const S_NORMAL: usize = 6;
+const S_NORMAL_TRIGGERS: usize = 7;
+const S_NORMAL_CHAIN: usize = 8;
 
 fn dml_scenario(args: &Args, report: &mut Report) -> anyhow::Result<Vec<Cell>> {
     let sqlite_dir = tempfile::tempdir()?;
@@ -571,6 +572,15 @@ fn dml_scenario(args: &Args, report: &mut Report) -> anyhow::Result<Vec<Cell>> {
             Some(H_ON),
             Setup {
                 jsonl_sink: true,
+                ..Setup::fjall(true)
+            },
+            rows,
+        )?,
+        Mode::helios(
+            "fjall, audit on + jsonl, checkpoint, OTLP",
+            Some(H_ON),
+            Setup {
+                all_sinks: true,
                 ..Setup::fjall(true)
             },
             rows,
@@ -642,13 +652,17 @@ fn dml_scenario(args: &Args, report: &mut Report) -> anyhow::Result<Vec<Cell>> {
         let r = ratio(on.median, off.median);
         println!(
             "    {op:<7} audit on/off (median): fjall {r:.3}, memory {:.3}; \
-             the jsonl-file sink changes fjall audit-on by {:+.1} µs (median)",
+             the jsonl-file sink changes fjall audit-on by {:+.1} µs, all sinks by {:+.1} µs \
+             (median)",
             cell.stats
                 .get(M_ON)
                 .zip(cell.stats.get(M_OFF))
                 .map_or(f64::NAN, |(a, b)| ratio(a.median, b.median)),
             cell.stats
                 .get(H_SINK)
+                .map_or(f64::NAN, |s| micros(s.median) - micros(on.median)),
+            cell.stats
+                .get(H_ALL_SINKS)
                 .map_or(f64::NAN, |s| micros(s.median) - micros(on.median)),
         );
         report.verdict(
@@ -724,6 +738,7 @@ fn select_scenario(args: &Args, report: &mut Report) -> anyhow::Result<()> {
         },
         in_memory: false,
         jsonl_sink: false,
+        all_sinks: false,
     };
     let mut modes = vec![
         Mode::helios("fjall, audit off", None, Setup::fjall(false), rows)?,

@@ -115,6 +115,59 @@ pub struct Setup {
     pub in_memory: bool,
     /// Attach a `jsonl-file` follower sink writing every event to a file.
     pub jsonl_sink: bool,
+    /// Also attach a checkpoint sink (signing every [`CHECKPOINT_EVERY`] events) and an
+    /// OTLP/HTTP sink exporting to a receiver on loopback ([`otlp_receiver`]).
+    pub all_sinks: bool,
+}
+
+/// Events between two checkpoints of the all-sinks setup.
+pub const CHECKPOINT_EVERY: u64 = 1_000;
+
+/// The address of an OTLP/HTTP receiver on loopback, started once per process: it reads
+/// each request and answers `200 OK` with an empty `ExportLogsServiceResponse` (a full
+/// success), on keep-alive connections, one thread per connection.
+pub fn otlp_receiver() -> anyhow::Result<std::net::SocketAddr> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    static ADDR: std::sync::OnceLock<std::net::SocketAddr> = std::sync::OnceLock::new();
+    if let Some(addr) = ADDR.get() {
+        return Ok(*addr);
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let serve = |stream: std::net::TcpStream| -> std::io::Result<()> {
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut writer = stream;
+        loop {
+            let mut length = 0usize;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line)? == 0 {
+                    return Ok(());
+                }
+                let header = line.trim_end();
+                if header.is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = header.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body)?;
+            writer.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n",
+            )?;
+        }
+    };
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || serve(stream));
+        }
+    });
+    Ok(*ADDR.get_or_init(|| addr))
 }
 
 impl Setup {
@@ -124,6 +177,7 @@ impl Setup {
             policy: policy(audited),
             in_memory: false,
             jsonl_sink: false,
+            all_sinks: false,
         }
     }
 }
@@ -207,8 +261,20 @@ impl DmlTarget {
             .backend(backend)
             .durability(durability)
             .audit_policy(setup.policy.clone());
-        if setup.jsonl_sink {
+        if setup.jsonl_sink || setup.all_sinks {
             builder = builder.sink(JsonlFileSink::new(dir.path().join("audit.jsonl")));
+        }
+        if setup.all_sinks {
+            let key = heliosdb_lite::checkpoint::SignerKey::generate("bench")?;
+            builder = builder.sink(heliosdb_lite::checkpoint::CheckpointSink::new(
+                key,
+                dir.path().join("checkpoints"),
+                CHECKPOINT_EVERY,
+                Duration::from_secs(3600),
+            ));
+            let otlp = heliosdb_otlp::OtlpOptions::new(dir.path().join("otlp.cursor"))
+                .endpoint(format!("http://{}", otlp_receiver()?));
+            builder = builder.sink(heliosdb_otlp::OtlpSink::new(otlp)?);
         }
         let db = builder.open()?;
         Ok(Self {
@@ -263,12 +329,12 @@ impl DmlTarget {
             );
         }
         verify(&self.db, seq, None)?;
-        if self.setup.jsonl_sink {
+        if self.setup.jsonl_sink || self.setup.all_sinks {
             let started = Instant::now();
             while self.db.sink_status().iter().any(|s| s.lag() > 0) {
                 ensure!(
                     started.elapsed() < Duration::from_secs(30),
-                    "the jsonl-file sink did not catch up: {:?}",
+                    "the sinks did not catch up: {:?}",
                     self.db.sink_status()
                 );
                 std::thread::sleep(Duration::from_millis(5));
