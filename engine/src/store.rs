@@ -1084,6 +1084,13 @@ impl SqlStore {
         self.with_view(|view| view.table(name))
     }
 
+    /// An owned copy of the table an index statement names, to change.
+    fn index_table(&self, name: &str) -> Result<TableRecord> {
+        self.table(name)?
+            .map(Arc::unwrap_or_clone)
+            .ok_or_else(|| Error::Sql(Box::new(IndexError::TableNotFound(name.to_owned()).into())))
+    }
+
     fn require_table(&self, name: &str) -> Result<TableRecord> {
         self.table(name)?.map(Arc::unwrap_or_clone).ok_or_else(|| {
             Error::Sql(Box::new(
@@ -1495,14 +1502,7 @@ impl SqlStore {
         column: &OrderByExpr,
     ) -> Result<()> {
         refuse_audit_write(&[table_name], "CREATE INDEX")?;
-        let mut record = self
-            .table(table_name)?
-            .map(Arc::unwrap_or_clone)
-            .ok_or_else(|| {
-                Error::Sql(Box::new(
-                    IndexError::TableNotFound(table_name.to_owned()).into(),
-                ))
-            })?;
+        let mut record = self.index_table(table_name)?;
         if record.schema.indexes.iter().any(|i| i.name == index_name) {
             return Err(Error::Sql(Box::new(
                 IndexError::IndexNameAlreadyExists(index_name.to_owned()).into(),
@@ -1525,14 +1525,7 @@ impl SqlStore {
 
     fn do_drop_index(&mut self, table_name: &str, index_name: &str) -> Result<()> {
         refuse_audit_write(&[table_name], "DROP INDEX")?;
-        let mut record = self
-            .table(table_name)?
-            .map(Arc::unwrap_or_clone)
-            .ok_or_else(|| {
-                Error::Sql(Box::new(
-                    IndexError::TableNotFound(table_name.to_owned()).into(),
-                ))
-            })?;
+        let mut record = self.index_table(table_name)?;
         let before = record.schema.indexes.len();
         record.schema.indexes.retain(|i| i.name != index_name);
         if record.extras.uniques.iter().any(|u| u.name == index_name) {

@@ -158,35 +158,28 @@ impl StorageBackend for MemoryBackend {
     fn commit(&self, batch: WriteBatch, _durability: Durability) -> Result<(), StorageError> {
         batch.validate()?;
         let mut used = self.write.lock();
-        if self.limit_bytes.is_none() {
-            return self.commit_in_place(batch, &mut used);
-        }
-        let mut next = State::clone(&self.state.read());
-        let mut next_used = *used;
-        for op in batch.into_ops() {
-            let (name, key, value) = match op {
-                BatchOp::Put {
-                    keyspace,
-                    key,
-                    value,
-                } => (keyspace, key, Some(value)),
-                BatchOp::Delete { keyspace, key } => (keyspace, key, None),
-            };
-            let map = next
-                .get_mut(&name)
-                .ok_or(StorageError::UnknownKeyspace { name })?;
-            let added = value.as_ref().map_or(0, |v| entry_bytes(&key, v));
-            let removed = match value {
-                Some(value) => map.insert(Arc::from(key.as_slice()), Arc::from(value)),
-                None => map.remove(key.as_slice()),
+        let ops = batch.into_ops();
+        let Some(limit) = self.limit_bytes else {
+            // Without a size limit the only way a batch can fail is an unknown keyspace,
+            // checked before anything changes; then the state is changed in place. Maps no
+            // snapshot shares are updated without copying their nodes, which building the
+            // next state aside always did.
+            let mut state = self.state.write();
+            if let Some(name) = ops
+                .iter()
+                .map(op_keyspace)
+                .find(|k| !state.contains_key(*k))
+            {
+                return Err(StorageError::UnknownKeyspace {
+                    name: name.to_owned(),
+                });
             }
-            .map_or(0, |old| entry_bytes(&key, &old));
-            next_used = next_used.saturating_add(added).saturating_sub(removed);
-        }
-        if let Some(limit) = self.limit_bytes
-            && next_used > limit
-            && next_used > *used
-        {
+            *used = apply(Arc::make_mut(&mut state), ops, *used)?;
+            return Ok(());
+        };
+        let mut next = State::clone(&self.state.read());
+        let next_used = apply(&mut next, ops, *used)?;
+        if next_used > limit && next_used > *used {
             return Err(StorageError::Full {
                 limit_bytes: limit,
                 needed_bytes: next_used,
@@ -202,44 +195,33 @@ impl StorageBackend for MemoryBackend {
     }
 }
 
-impl MemoryBackend {
-    /// Without a size limit the only way a batch can fail is an unknown keyspace, checked
-    /// before anything changes; then the state is changed in place. Maps no snapshot
-    /// shares are updated without copying their nodes, which building the next state
-    /// aside always did.
-    fn commit_in_place(&self, batch: WriteBatch, used: &mut u64) -> Result<(), StorageError> {
-        let mut state = self.state.write();
-        let ops = batch.into_ops();
-        for op in &ops {
-            let name = match op {
-                BatchOp::Put { keyspace, .. } | BatchOp::Delete { keyspace, .. } => keyspace,
-            };
-            if !state.contains_key(name) {
-                return Err(StorageError::UnknownKeyspace { name: name.clone() });
-            }
-        }
-        let next = Arc::make_mut(&mut state);
-        for op in ops {
-            let (name, key, value) = match op {
-                BatchOp::Put {
-                    keyspace,
-                    key,
-                    value,
-                } => (keyspace, key, Some(value)),
-                BatchOp::Delete { keyspace, key } => (keyspace, key, None),
-            };
-            // Checked above; the lock has been held since.
-            let Some(map) = next.get_mut(&name) else {
-                continue;
-            };
-            let added = value.as_ref().map_or(0, |v| entry_bytes(&key, v));
-            let removed = match value {
-                Some(value) => map.insert(Arc::from(key.as_slice()), Arc::from(value)),
-                None => map.remove(key.as_slice()),
-            }
-            .map_or(0, |old| entry_bytes(&key, &old));
-            *used = used.saturating_add(added).saturating_sub(removed);
-        }
-        Ok(())
+fn op_keyspace(op: &BatchOp) -> &str {
+    match op {
+        BatchOp::Put { keyspace, .. } | BatchOp::Delete { keyspace, .. } => keyspace,
     }
+}
+
+/// Applies `ops` to `state`; returns the bytes stored after them, from `used` before.
+fn apply(state: &mut State, ops: Vec<BatchOp>, mut used: u64) -> Result<u64, StorageError> {
+    for op in ops {
+        let (name, key, value) = match op {
+            BatchOp::Put {
+                keyspace,
+                key,
+                value,
+            } => (keyspace, key, Some(value)),
+            BatchOp::Delete { keyspace, key } => (keyspace, key, None),
+        };
+        let map = state
+            .get_mut(&name)
+            .ok_or(StorageError::UnknownKeyspace { name })?;
+        let added = value.as_ref().map_or(0, |v| entry_bytes(&key, v));
+        let removed = match value {
+            Some(value) => map.insert(Arc::from(key.as_slice()), Arc::from(value)),
+            None => map.remove(key.as_slice()),
+        }
+        .map_or(0, |old| entry_bytes(&key, &old));
+        used = used.saturating_add(added).saturating_sub(removed);
+    }
+    Ok(used)
 }
