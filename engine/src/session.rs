@@ -1,7 +1,7 @@
 //! `Session`: who is connected, and the statements they run.
 
 use crate::audit::{AuditEvent, CHECKPOINT_TABLE, ParamCapture, redact, table as audit_table};
-use crate::classify::{EventClass, classify, writes_table};
+use crate::classify::{Classification, EventClass, classify, writes_table};
 use crate::dialect;
 use crate::error::{Error, Result};
 use crate::store::SqlStore;
@@ -467,7 +467,7 @@ pub struct Session {
     last_insert_id: Option<i64>,
     /// Parsed statements by SQL text: an application running the same statements with new
     /// parameters parses each text once. Parsing depends on the text alone.
-    parsed: std::collections::HashMap<String, Arc<Vec<SqlStatement>>>,
+    parsed: std::collections::HashMap<String, Arc<Parsed>>,
     /// Clear values the current statement's event holds as redaction tokens: kept out of
     /// its error message too.
     redacted: Vec<String>,
@@ -605,11 +605,11 @@ impl Session {
     }
 
     /// The parsed form of `sql`, from the session's cache when it ran before.
-    fn parse_cached(&mut self, sql: &str) -> Result<Arc<Vec<SqlStatement>>> {
+    fn parse_cached(&mut self, sql: &str) -> Result<Arc<Parsed>> {
         if let Some(statements) = self.parsed.get(sql) {
             return Ok(Arc::clone(statements));
         }
-        let statements = Arc::new(crate::dialect::parse(sql)?);
+        let statements = Arc::new(Parsed::new(crate::dialect::parse(sql)?));
         if self.parsed.len() >= PARSE_CACHE_LIMIT {
             self.parsed.clear();
         }
@@ -642,15 +642,10 @@ impl Session {
         self.record_outcome(event, started, Err(error), false);
     }
 
-    fn run_all(
-        &mut self,
-        sql: &str,
-        statements: &[SqlStatement],
-        params: &[Param],
-    ) -> Result<Vec<Output>> {
-        let single = statements.len() == 1;
-        let mut outputs = Vec::with_capacity(statements.len());
-        for statement in statements {
+    fn run_all(&mut self, sql: &str, parsed: &Parsed, params: &[Param]) -> Result<Vec<Output>> {
+        let single = parsed.statements.len() == 1;
+        let mut outputs = Vec::with_capacity(parsed.statements.len());
+        for (statement, classification) in parsed.statements.iter().zip(&parsed.classes) {
             let text = if single {
                 sql.trim().to_owned()
             } else {
@@ -658,7 +653,7 @@ impl Session {
             };
             // Each run binds its own parameters into its own copy.
             let mut statement = statement.clone();
-            outputs.push(self.run(&mut statement, &text, params)?);
+            outputs.push(self.run(&mut statement, classification, &text, params)?);
         }
         Ok(outputs)
     }
@@ -920,12 +915,12 @@ impl Session {
     fn run(
         &mut self,
         statement: &mut SqlStatement,
+        classification: &Classification,
         text: &str,
         params: &[Param],
     ) -> Result<Output> {
         let started = Instant::now();
         let timestamp_us = now_micros();
-        let classification = classify(statement);
         let (captured, refused) = match self.capture(Some(statement), text, params) {
             Ok(captured) => {
                 self.redacted = captured.redacted;
@@ -1130,7 +1125,24 @@ fn last_rows(mut outputs: Vec<Output>) -> Result<Rows> {
 #[derive(Clone)]
 pub struct Prepared {
     sql: Arc<str>,
-    statements: Arc<Vec<SqlStatement>>,
+    statements: Arc<Parsed>,
+}
+
+/// A statement text parsed once, with each statement's classification (which depends on
+/// the parsed form only, not on the parameters bound later).
+struct Parsed {
+    statements: Vec<SqlStatement>,
+    classes: Vec<Classification>,
+}
+
+impl Parsed {
+    fn new(statements: Vec<SqlStatement>) -> Parsed {
+        let classes = statements.iter().map(classify).collect();
+        Parsed {
+            statements,
+            classes,
+        }
+    }
 }
 
 impl Prepared {
