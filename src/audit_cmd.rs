@@ -250,17 +250,22 @@ impl From<audit::AuditEvent> for SubjectRow {
 
 /// `heliosdb --db PATH audit subject ID [--format json|csv]`: every recorded event that
 /// touched the data subject `id` (GDPR Art. 15), with values still encrypted for it shown
-/// in clear. Reads the ledger without adding to it.
+/// in clear. The lookup is itself recorded (a SYSTEM `SUBJECT_ACCESS` event by `by`); the
+/// database is opened read-only.
 pub fn subject(
     path: &Path,
     id: &str,
+    by: &str,
     format: SubjectFormat,
     mut out: impl Write,
 ) -> anyhow::Result<()> {
-    let backend = open_backend(path)?;
+    let db = heliosdb_lite::Database::builder()
+        .path(path)
+        .read_only()
+        .open()?;
     let context = || format!("cannot read the audit ledger at {}", path.display());
-    let token = audit::redact::subject_token(&backend, id).with_context(context)?;
-    let events = audit::redact::subject_events(&backend, id).with_context(context)?;
+    let (_, events) = audit::redact::subject_access(&db, id, by).with_context(context)?;
+    let token = audit::redact::subject_token(db.backend(), id).with_context(context)?;
     let rows: Vec<SubjectRow> = events.into_iter().map(SubjectRow::from).collect();
     match format {
         SubjectFormat::Json => {

@@ -430,7 +430,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 AuditCommand::Tail { count } => audit_cmd::tail(path, *count, io::stdout().lock()),
                 AuditCommand::Subject { id, format } => {
-                    audit_cmd::subject(path, id, *format, io::stdout().lock())
+                    let by = session_info(&cli).user;
+                    audit_cmd::subject(path, id, &by, *format, io::stdout().lock())
                 }
                 AuditCommand::Token { value } => audit_cmd::token(path, value, io::stdout().lock()),
                 AuditCommand::ForgetSubject { id } => {

@@ -441,10 +441,14 @@ fn command_line_subject_report_and_forget_subject() {
     assert_exit(&output, 0);
     let csv = stdout(&output);
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines.len(), 2, "{csv}");
+    // The statement, then the first lookup itself: a SUBJECT_ACCESS event naming the
+    // subject by its token and who asked, never by the id.
+    assert_eq!(lines.len(), 3, "{csv}");
     assert!(lines[0].starts_with("seq,timestamp,user"));
     assert!(lines[1].starts_with("2,"), "{csv}");
     assert!(lines[1].contains("'P-7'"), "{csv}");
+    assert!(lines[2].contains(",SYSTEM,SUBJECT_ACCESS,"), "{csv}");
+    assert!(!lines[2].contains("P-7"), "{csv}");
 
     let output = heliosdb(&["--db", path(&db), "audit", "token", "P-7"]);
     assert_exit(&output, 0);
@@ -467,10 +471,23 @@ fn command_line_subject_report_and_forget_subject() {
     assert_exit(&output, 0);
     let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     let events = report["events"].as_array().unwrap();
-    assert_eq!(events.len(), 2, "the SELECT and the erasure");
+    let operations: Vec<&str> = events
+        .iter()
+        .map(|e| e["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        operations,
+        [
+            "SELECT",
+            "SUBJECT_ACCESS",
+            "SUBJECT_ACCESS",
+            "FORGET_SUBJECT"
+        ],
+        "the SELECT, the two earlier lookups and the erasure"
+    );
     assert!(events[0]["query"].as_str().unwrap().contains("'enc:"));
-    assert_eq!(events[1]["operation"], "FORGET_SUBJECT");
-    assert_eq!(events[1]["custom"]["by"], "dpo");
+    assert_eq!(events[3]["custom"]["by"], "dpo");
+    assert_eq!(events[1]["custom"]["subject"], token.as_str());
     // The other subject still reads.
     let output = heliosdb(&["--db", path(&db), "audit", "subject", "P-8"]);
     assert!(stdout(&output).contains("patient_id = 'P-8'"));

@@ -64,6 +64,9 @@ pub const ENCRYPTED_PREFIX: &str = "enc:";
 /// The operation of the SYSTEM event [`forget_subject`] records.
 pub const FORGET_OPERATION: &str = "FORGET_SUBJECT";
 
+/// Operation of the SYSTEM event [`subject_access`] records.
+pub const ACCESS_OPERATION: &str = "SUBJECT_ACCESS";
+
 /// Text recorded for a statement that could not be read, when redaction is on.
 const UNREADABLE: &str = "-- redacted: the statement could not be read";
 
@@ -408,6 +411,30 @@ pub fn subject_events(backend: &dyn StorageBackend, value: &str) -> Result<Vec<A
         out.push(event);
     }
     Ok(out)
+}
+
+/// [`subject_events`], on the record: a SYSTEM `SUBJECT_ACCESS` event is committed first,
+/// naming the subject by its hash token only (custom fields `subject` and `by`), so a
+/// report that shows a subject's values in clear is itself in the trail — and in the
+/// subject's later reports. Returns that event's seq and the subject's events before it.
+/// Allowed on a read-only database: it adds to the trail, not to the data.
+pub fn subject_access(
+    db: &crate::Database,
+    value: &str,
+    by: &str,
+) -> Result<(u64, Vec<AuditEvent>)> {
+    let backend = db.backend();
+    let token = hash_token(&keys::hmac_key_or_create(backend)?, value);
+    let seq = db.record_system_event(
+        AppEvent::new(ACCESS_OPERATION)
+            .target(super::AUDIT_TABLE)
+            .detail("subject access: every event about the subject, its values shown in clear")
+            .custom("subject", token)
+            .custom("by", by),
+    )?;
+    let mut events = subject_events(backend, value)?;
+    events.retain(|e| e.seq < seq);
+    Ok((seq, events))
 }
 
 /// What [`forget_subject`] did.
