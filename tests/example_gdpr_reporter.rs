@@ -146,6 +146,20 @@ fn access_record_and_trail_hold_exactly_what_the_services_did() {
             );
         }
         assert!(trail.iter().filter(|t| t.contains("enc:")).count() >= 4);
+        // The Art. 15 lookup is itself on record, by the reporter, the subject by token.
+        let lookups = s
+            .query(
+                "SELECT custom FROM __audit_log WHERE operation = 'SUBJECT_ACCESS'",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(lookups.len(), 1, "{}", svc.name);
+        let custom: String = lookups.get(0, "custom").unwrap();
+        assert!(custom.contains(r#""by":"gdpr-reporter""#), "{custom}");
+        assert!(
+            custom.contains("hmac:") && !custom.contains(ALICE),
+            "{custom}"
+        );
     }
 }
 

@@ -7,8 +7,8 @@
 //! `gdpr` preset, process the personal data of three customers through parameterised
 //! statements, and one customer is erased everywhere. Then the reporter opens each service
 //! and answers from its audit trail. It only reads — SELECT statements and library reads
-//! (`verify`, `subject_events`) — and its SELECTs are recorded in each service's trail like
-//! any other access to personal data.
+//! (`verify`, `subject_access`) — and its SELECTs and subject lookups are recorded in each
+//! service's trail like any other access to personal data.
 
 use anyhow::{Context, bail};
 use heliosdb_lite::engine::audit::{AuditEvent, EventClass, ParamCapture, RedactionMode};
@@ -422,15 +422,17 @@ fn subject_rows(
         .collect()
 }
 
-/// Art. 15: the subject's events by the engine's subject lookup (a library read that adds
-/// nothing to the trail), then a copy of the rows held about it.
+/// Art. 15: the subject's events by the engine's subject lookup — itself recorded, as a
+/// SYSTEM `SUBJECT_ACCESS` event naming the subject by its token and the reporter as who
+/// asked — then a copy of the rows held about it.
 fn access(
     db: &Database,
     s: &mut Session,
     tables: &[TableRecord],
     subject: &str,
 ) -> anyhow::Result<Access> {
-    let events: Vec<SubjectEvent> = redact::subject_events(db.backend(), subject)?
+    let (_, events) = redact::subject_access(db, subject, REPORTER)?;
+    let events: Vec<SubjectEvent> = events
         .into_iter()
         .map(|e| SubjectEvent {
             seq: e.seq,
@@ -568,7 +570,7 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "The reporter only reads: SELECTs and library reads (verify, subject_events)."
+            "The reporter only reads: SELECTs and library reads (verify, subject_access)."
         )?;
         writeln!(f, "\nAudit chains (Database::verify)")?;
         for s in &self.services {
