@@ -328,11 +328,14 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+// Handlers with a body take the caller as a `Result`: the body is read before a refusal
+// is answered, so the client is not cut off while it is still sending it.
 async fn create_customer(
     State(db): State<Database>,
-    caller: Caller,
+    caller: Result<Caller, ApiError>,
     Json(input): Json<CustomerInput>,
 ) -> Result<(StatusCode, Json<Customer>), ApiError> {
+    let caller = caller?;
     let tenant = caller.tenant.clone();
     let rows = caller
         .run(&db, move |s| {
@@ -346,10 +349,11 @@ async fn create_customer(
 
 async fn update_customer(
     State(db): State<Database>,
-    caller: Caller,
+    caller: Result<Caller, ApiError>,
     UrlPath(id): UrlPath<i64>,
     Json(input): Json<CustomerInput>,
 ) -> Result<Json<Customer>, ApiError> {
+    let caller = caller?;
     let tenant = caller.tenant.clone();
     let rows = caller
         .run(&db, move |s| {
