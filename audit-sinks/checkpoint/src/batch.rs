@@ -191,7 +191,7 @@ pub fn write_batch(
                 what: format!("the ledger does not verify: {problem}"),
             });
         }
-        push_leaves(&mut frontier, &lines)?;
+        push_leaves(&mut frontier, &parse_lines(&lines)?)?;
     }
     if frontier.size() != size || frontier.root() != stored_root {
         return Err(BatchError::Refused {
@@ -224,18 +224,22 @@ pub fn write_batch(
     })
 }
 
-/// Pushes the leaf of every export line in `lines` onto `frontier`; returns the chain hash
-/// of the last line.
-fn push_leaves(frontier: &mut Frontier, lines: &[u8]) -> Result<Option<String>, BatchError> {
-    let mut last_chain = None;
-    for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let line: ExportLine =
-            serde_json::from_slice(line).map_err(|e| malformed(format!("export line: {e}")))?;
+/// The export lines of `lines` (JSON Lines), parsed.
+fn parse_lines(lines: &[u8]) -> Result<Vec<ExportLine>, BatchError> {
+    lines
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).map_err(|e| malformed(format!("export line: {e}"))))
+        .collect()
+}
+
+/// Pushes the leaf of every line onto `frontier`.
+fn push_leaves(frontier: &mut Frontier, lines: &[ExportLine]) -> Result<(), BatchError> {
+    for line in lines {
         let leaf = parse_hex::<32>(&line.leaf).ok_or_else(|| malformed("leaf is not hex"))?;
         frontier.push(leaf, |_, _| {});
-        last_chain = Some(line.chain);
     }
-    Ok(last_chain)
+    Ok(())
 }
 
 /// Checks a batch read from `input` with the verifier key alone; `previous` is the receipt
@@ -312,11 +316,7 @@ pub fn verify_batch(
             ),
         });
     }
-    let events = lines
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).map_err(|e| malformed(format!("export line: {e}"))))
-        .collect::<Result<Vec<ExportLine>, _>>()?;
+    let events = parse_lines(&lines)?;
     if let (Some(previous), Some(first)) = (previous, events.first())
         && previous.last_chain.is_some()
         && first.prev_chain != previous.last_chain
@@ -334,7 +334,8 @@ pub fn verify_batch(
             what: "the event belongs to another database than the checkpoint".to_owned(),
         });
     }
-    let last_chain = push_leaves(&mut frontier, &lines)?;
+    push_leaves(&mut frontier, &events)?;
+    let last_chain = events.last().map(|e| e.chain.clone());
     if frontier.root() != checkpoint.root {
         return Err(BatchError::Tampered {
             seq: None,
