@@ -196,8 +196,14 @@ impl Error {
     /// True when the error is about the caller's statement or data (bad SQL, constraint,
     /// conflict) rather than the database or the machine.
     pub fn is_user_error(&self) -> bool {
+        Self::is_user_kind(self.kind())
+    }
+
+    /// True when errors of `kind` (a value of [`Error::kind`]) are about the caller's
+    /// statement or data rather than the database or the machine.
+    pub fn is_user_kind(kind: &str) -> bool {
         matches!(
-            self.kind(),
+            kind,
             "sql"
                 | "param"
                 | "transaction"
@@ -207,7 +213,46 @@ impl Error {
                 | "permission"
         )
     }
+
+    /// The [`kind`](Error::kind) of the error whose message (`to_string()`) is `message`:
+    /// what an audit event records in `error`, read back by a consumer of the trail (the
+    /// OTLP export's severity and `error.type`). `None` when the message does not tell:
+    /// storage and integrity errors whose text comes from below, and texts that are not an
+    /// engine error (a login's refusal reason). It is kept here, beside the messages, and a
+    /// test builds every variant, so a changed message cannot silently change a kind.
+    pub fn kind_of_message(message: &str) -> Option<&'static str> {
+        // `{table} is read-only: ...` for the audit system tables.
+        if message.starts_with("__audit") && message.contains(" is read-only: ") {
+            return Some("permission");
+        }
+        MESSAGE_KINDS
+            .iter()
+            .find(|(prefix, _)| message.starts_with(prefix))
+            .map(|(_, kind)| *kind)
+    }
 }
+
+/// The start of each variant's message and its kind (see [`Error::kind_of_message`]).
+const MESSAGE_KINDS: [(&str, &str); 18] = [
+    ("configuration error: ", "config"),
+    ("SQL error: ", "sql"),
+    ("parameter $", "param"),
+    ("out of range: ", "param"),
+    ("transaction error: ", "transaction"),
+    ("read-only database: ", "permission"),
+    ("prune refused: ", "permission"),
+    ("the database is closed", "closed"),
+    ("checkpoint refused: ", "integrity"),
+    ("not supported: ", "unsupported"),
+    ("constraint violation: ", "constraint"),
+    ("cannot store key in table ", "constraint"),
+    ("transaction conflict: ", "concurrency"),
+    ("database is busy: ", "concurrency"),
+    ("corrupt ", "storage"),
+    ("database format version ", "storage"),
+    ("I/O error: ", "storage"),
+    ("internal error: ", "internal"),
+];
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -217,4 +262,107 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One error of each variant. The match makes a new variant fail to compile here
+    /// until it is added (and its message classified).
+    fn every_variant() -> Vec<Error> {
+        let glue = || Box::new(GlueError::StorageMsg("boom".to_owned()));
+        let all = vec![
+            Error::Config("bad key".into()),
+            Error::Sql(glue()),
+            Error::Param {
+                index: 2,
+                message: "not a number".to_owned(),
+            },
+            Error::Transaction("nested BEGIN".to_owned()),
+            Error::AuditLogReadOnly {
+                table: "__audit_log".to_owned(),
+                operation: "DELETE".to_owned(),
+            },
+            Error::AuditLogReadOnly {
+                table: "__audit_checkpoints".to_owned(),
+                operation: "UPDATE".to_owned(),
+            },
+            Error::ReadOnly("INSERT".to_owned()),
+            Error::RetentionRefused("legal hold".to_owned()),
+            Error::Integrity("seq 7 is missing".to_owned()),
+            Error::Closed,
+            Error::CheckpointRefused("wrong origin".to_owned()),
+            Error::OutOfRange("seq 99".to_owned()),
+            Error::Unsupported("WINDOW".to_owned()),
+            Error::Constraint(glue()),
+            Error::Unkeyable {
+                table: "t".to_owned(),
+                source: crate::codec::UnkeyableValue("MAP"),
+            },
+            Error::Conflict,
+            Error::Busy { waited_ms: 5 },
+            Error::Storage(StorageError::Io(std::io::Error::other("disk"))),
+            Error::Corrupt {
+                keyspace: "rows",
+                what: "row",
+                key_hex: "00".to_owned(),
+                source: CorruptSource::Decode(DecodeError {
+                    what: "truncated",
+                    offset: 0,
+                }),
+            },
+            Error::FormatVersion {
+                found: 9,
+                supported: 1,
+            },
+            Error::Internal("x".to_owned()),
+        ];
+        for error in &all {
+            match error {
+                Error::Config(_)
+                | Error::Sql(_)
+                | Error::Param { .. }
+                | Error::Transaction(_)
+                | Error::AuditLogReadOnly { .. }
+                | Error::ReadOnly(_)
+                | Error::RetentionRefused(_)
+                | Error::Integrity(_)
+                | Error::Closed
+                | Error::CheckpointRefused(_)
+                | Error::OutOfRange(_)
+                | Error::Unsupported(_)
+                | Error::Constraint(_)
+                | Error::Unkeyable { .. }
+                | Error::Conflict
+                | Error::Busy { .. }
+                | Error::Storage(_)
+                | Error::Corrupt { .. }
+                | Error::FormatVersion { .. }
+                | Error::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_message_tells_its_kind() {
+        for error in every_variant() {
+            let message = error.to_string();
+            let read = Error::kind_of_message(&message);
+            match error {
+                // Their text comes from elsewhere (the backend, the verifier); both are
+                // the engine's own failures, never the caller's.
+                Error::Storage(StorageError::Backend { .. } | StorageError::Open { .. })
+                | Error::Integrity(_) => {
+                    assert!(!error.is_user_error());
+                    assert!(read.is_none() || read == Some(error.kind()), "{message}");
+                }
+                _ => assert_eq!(read, Some(error.kind()), "{message}"),
+            }
+        }
+        // A text that is no engine error says nothing.
+        assert_eq!(Error::kind_of_message("wrong password"), None);
+        assert_eq!(Error::kind_of_message("__audit_log was read"), None);
+    }
 }

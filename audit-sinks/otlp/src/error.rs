@@ -65,6 +65,25 @@ pub enum OtlpError {
         retry_after: Option<Duration>,
     },
 
+    /// The receiver rejected a record sent alone, fewer than `attempts` times in a row so
+    /// far: it is sent again after the follower's back-off, and quarantined at the
+    /// `attempts`-th rejection.
+    #[error(
+        "{endpoint} rejected the record of seq {seq} ({rejections} of {attempts} rejections before it is quarantined): {reason}"
+    )]
+    Rejected {
+        /// The endpoint.
+        endpoint: String,
+        /// The rejected event.
+        seq: u64,
+        /// Rejections in a row so far.
+        rejections: u32,
+        /// `reject_attempts`.
+        attempts: u32,
+        /// What the receiver said.
+        reason: String,
+    },
+
     // ----- the database -----------------------------------------------------------------
     /// Recording the SYSTEM event of a quarantined record failed.
     #[error("cannot record the quarantine of seq {seq} as a SYSTEM event: {source}")]

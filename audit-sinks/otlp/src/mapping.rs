@@ -39,37 +39,14 @@ pub struct Outcome {
     pub error_type: Option<&'static str>,
 }
 
-/// Error kinds a statement's own input or permissions cause (WARN), by the start of the
-/// error text the engine records (`heliosdb_engine::Error`'s messages); the same kind
-/// names as `Error::kind()`.
-const STATEMENT_ERRORS: [(&str, &str); 10] = [
-    ("SQL error:", "sql"),
-    ("parameter $", "param"),
-    ("out of range:", "param"),
-    ("transaction error:", "transaction"),
-    ("not supported:", "unsupported"),
-    ("constraint violation:", "constraint"),
-    ("cannot store key in table", "constraint"),
-    ("transaction conflict:", "concurrency"),
-    ("database is busy:", "concurrency"),
-    ("__audit", "permission"),
-];
-
-/// Error kinds of the engine itself (ERROR).
-const ENGINE_ERRORS: [(&str, &str); 6] = [
-    ("configuration error:", "config"),
-    ("checkpoint refused:", "integrity"),
-    ("the database is closed", "closed"),
-    ("corrupt ", "storage"),
-    ("database format version", "storage"),
-    ("internal error:", "internal"),
-];
-
-/// The severity rule: INFO for a success; WARN for a statement the engine refused or
-/// that failed on its own input (SQL, parameter, constraint, permission, concurrency
-/// errors) and for a failure recorded without an error text (a denied login, a failed
-/// application action); ERROR for everything else: an error of the engine or its
-/// storage, including error texts this version does not recognise.
+/// The severity rule: INFO for a success; for a failure, the engine's error kind read
+/// from the recorded error text ([`heliosdb_engine::Error::kind_of_message`], kept beside
+/// the engine's messages): WARN for the caller's errors (SQL, parameter, transaction,
+/// unsupported, constraint, concurrency, permission), ERROR for the engine's own (config,
+/// storage, integrity, internal, closed). A failure whose text is no engine error is WARN
+/// when it is an action refused to its caller — recorded without an error text, or an AUTH
+/// or APP event (a denied login and its reason, a failed application action) — and ERROR
+/// otherwise (`error.type` `_OTHER` for both).
 pub fn outcome(event: &AuditEvent) -> Outcome {
     if event.success {
         return Outcome {
@@ -77,29 +54,23 @@ pub fn outcome(event: &AuditEvent) -> Outcome {
             error_type: None,
         };
     }
-    let Some(error) = event.error.as_deref() else {
-        return Outcome {
-            severity: SeverityNumber::Warn,
-            error_type: Some("_OTHER"),
-        };
+    let kind = event
+        .error
+        .as_deref()
+        .and_then(heliosdb_engine::Error::kind_of_message);
+    let severity = match kind {
+        Some(kind) if heliosdb_engine::Error::is_user_kind(kind) => SeverityNumber::Warn,
+        Some(_) => SeverityNumber::Error,
+        None if event.error.is_none()
+            || matches!(event.class, EventClass::Auth | EventClass::App) =>
+        {
+            SeverityNumber::Warn
+        }
+        None => SeverityNumber::Error,
     };
-    let read_only = error.contains(" is read-only: ");
-    if let Some((_, kind)) = STATEMENT_ERRORS
-        .iter()
-        .find(|(prefix, _)| error.starts_with(prefix) && (*prefix != "__audit" || read_only))
-    {
-        return Outcome {
-            severity: SeverityNumber::Warn,
-            error_type: Some(kind),
-        };
-    }
-    let kind = ENGINE_ERRORS
-        .iter()
-        .find(|(prefix, _)| error.starts_with(prefix))
-        .map_or("_OTHER", |(_, kind)| kind);
     Outcome {
-        severity: SeverityNumber::Error,
-        error_type: Some(kind),
+        severity,
+        error_type: Some(kind.unwrap_or("_OTHER")),
     }
 }
 
@@ -418,6 +389,8 @@ mod tests {
                 "__audit_log is read-only: DELETE is not allowed (the attempt has been recorded)",
                 "permission",
             ),
+            ("read-only database: INSERT", "permission"),
+            ("prune refused: legal hold", "permission"),
             ("database is busy: another session", "concurrency"),
         ] {
             let o = outcome(&failed(Some(text)));
@@ -426,15 +399,65 @@ mod tests {
         }
         let denied = outcome(&failed(None));
         assert_eq!(denied.severity, SeverityNumber::Warn);
+        // A refused login keeps its reason as error text: still the caller's failure.
+        let login = outcome(&AuditEvent {
+            class: EventClass::Auth,
+            ..failed(Some("wrong password"))
+        });
+        assert_eq!(
+            (login.severity, login.error_type),
+            (SeverityNumber::Warn, Some("_OTHER"))
+        );
         for (text, kind) in [
             ("internal error: x", "internal"),
             ("corrupt row in keyspace", "storage"),
+            ("I/O error: disk full", "storage"),
             ("disk on fire", "_OTHER"),
             ("__audit_whatever happened", "_OTHER"),
         ] {
             let o = outcome(&failed(Some(text)));
             assert_eq!(o.severity, SeverityNumber::Error, "{text}");
             assert_eq!(o.error_type, Some(kind), "{text}");
+        }
+    }
+
+    /// The severity follows the engine's errors themselves, not copies of their texts:
+    /// every caller's error the engine can raise maps to WARN, every other to ERROR.
+    #[test]
+    fn severity_follows_the_engine_errors() {
+        let errors = [
+            heliosdb_engine::Error::Param {
+                index: 1,
+                message: "x".to_owned(),
+            },
+            heliosdb_engine::Error::Transaction("nested BEGIN".to_owned()),
+            heliosdb_engine::Error::AuditLogReadOnly {
+                table: "__audit_log".to_owned(),
+                operation: "DELETE".to_owned(),
+            },
+            heliosdb_engine::Error::ReadOnly("INSERT".to_owned()),
+            heliosdb_engine::Error::RetentionRefused("hold".to_owned()),
+            heliosdb_engine::Error::OutOfRange("seq".to_owned()),
+            heliosdb_engine::Error::Unsupported("x".to_owned()),
+            heliosdb_engine::Error::Conflict,
+            heliosdb_engine::Error::Busy { waited_ms: 1 },
+            heliosdb_engine::Error::Closed,
+            heliosdb_engine::Error::CheckpointRefused("x".to_owned()),
+            heliosdb_engine::Error::Internal("x".to_owned()),
+            heliosdb_engine::Error::FormatVersion {
+                found: 2,
+                supported: 1,
+            },
+        ];
+        for error in errors {
+            let o = outcome(&failed(Some(&error.to_string())));
+            let severity = if error.is_user_error() {
+                SeverityNumber::Warn
+            } else {
+                SeverityNumber::Error
+            };
+            assert_eq!(o.severity, severity, "{error}");
+            assert_eq!(o.error_type, Some(error.kind()), "{error}");
         }
     }
 }

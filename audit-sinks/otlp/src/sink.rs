@@ -56,7 +56,21 @@ pub struct OtlpSink {
     recorder: Option<SinkRecorder>,
     /// The first pending seq and when it was first offered, while lingering.
     lingering: Option<(u64, Instant)>,
+    /// Events up to this seq were in a request the receiver rejected (in part or whole):
+    /// they are sent alone.
+    singles_until: u64,
+    /// Rejections in a row of the record after `acked`, sent alone.
+    rejections: u32,
+    /// Most records per request: `batch_size`, halved while the receiver answers that a
+    /// request is too large.
+    request_cap: usize,
+    /// Requests accepted in a row since `request_cap` last changed.
+    accepted_in_a_row: u32,
 }
+
+/// Requests accepted in a row after which a `request_cap` halved by a "too large" answer
+/// doubles again (up to `batch_size`).
+const GROW_AFTER: u32 = 64;
 
 impl OtlpSink {
     /// Resolves `options` against the `OTEL_EXPORTER_OTLP_*` environment and checks
@@ -73,7 +87,6 @@ impl OtlpSink {
                 database_id: String::new(),
             },
             cursor: Cursor::new(options.cursor_path.clone()),
-            options,
             transport: None,
             acked: 0,
             stored: 0,
@@ -82,6 +95,11 @@ impl OtlpSink {
             stored_at: Instant::now(),
             recorder: None,
             lingering: None,
+            singles_until: 0,
+            rejections: 0,
+            request_cap: options.batch_size.max(1),
+            accepted_in_a_row: 0,
+            options,
         }
     }
 
@@ -152,7 +170,7 @@ impl OtlpSink {
                         None,
                     ));
                 }
-                Err(Failure::BadData { message, .. }) => {
+                Err(Failure::BadData { message } | Failure::TooLarge { message }) => {
                     return Err(self.retryable(
                         format!("the receiver refused checkpoint records: {message}"),
                         None,
@@ -175,16 +193,41 @@ impl OtlpSink {
         }
     }
 
-    /// Exports `pending` in requests of at most `batch_size` records.
+    /// Exports `pending` in requests of at most `request_cap` records; records of a
+    /// request the receiver rejected are sent alone ([`OtlpSink::single`]). Returns an
+    /// error to be offered the rest again after the follower's back-off.
     fn export(&mut self, pending: &[SealedEvent]) -> Result<(), OtlpError> {
-        for chunk in pending.chunks(self.options.batch_size) {
+        let mut rest = pending;
+        while let Some(first) = rest.first() {
+            if first.event.seq <= self.singles_until {
+                self.single(first)?;
+                rest = &rest[1..];
+                continue;
+            }
+            let take = rest.len().min(self.request_cap);
+            let chunk = &rest[..take];
+            let last = chunk.last().map_or(0, |e| e.event.seq);
             match self.send(chunk)? {
                 Ok(ack) if ack.rejected <= 0 => {
-                    if let Some(last) = chunk.last() {
-                        self.acked = last.event.seq;
+                    self.acked = last;
+                    rest = &rest[take..];
+                    self.accepted_in_a_row += 1;
+                    if self.accepted_in_a_row >= GROW_AFTER
+                        && self.request_cap < self.options.batch_size
+                    {
+                        self.request_cap = (self.request_cap * 2).min(self.options.batch_size);
+                        self.accepted_in_a_row = 0;
                     }
                 }
-                Ok(_) | Err(Failure::BadData { .. }) => self.one_by_one(chunk)?,
+                // OTLP does not say which records were rejected: each is sent alone, the
+                // first at once.
+                Ok(_) | Err(Failure::BadData { .. }) => self.singles_until = last,
+                Err(Failure::TooLarge { .. }) if take > 1 => {
+                    self.request_cap = take / 2;
+                    self.accepted_in_a_row = 0;
+                }
+                // One record alone is too large: the receiver rejects that record.
+                Err(Failure::TooLarge { .. }) => self.singles_until = last,
                 Err(Failure::Retryable {
                     message,
                     retry_after,
@@ -194,34 +237,35 @@ impl OtlpSink {
         Ok(())
     }
 
-    /// Sends each record of a request the receiver rejected (in part or whole) alone,
-    /// quarantining those it rejects `reject_attempts` times in a row.
-    fn one_by_one(&mut self, chunk: &[SealedEvent]) -> Result<(), OtlpError> {
-        for sealed in chunk {
-            let mut reason = String::new();
-            let mut accepted = false;
-            for _ in 0..self.options.reject_attempts {
-                match self.send(std::slice::from_ref(sealed))? {
-                    Ok(ack) if ack.rejected <= 0 => {
-                        accepted = true;
-                        break;
-                    }
-                    Ok(ack) => {
-                        reason = format!("partial success, rejected: {}", ack.message);
-                    }
-                    Err(Failure::BadData { message }) => reason = message,
-                    Err(Failure::Retryable {
-                        message,
-                        retry_after,
-                    }) => return Err(self.retryable(message, retry_after)),
-                }
+    /// Sends `sealed` alone. Accepted, it is acknowledged; rejected for the
+    /// `reject_attempts`-th time in a row, it is quarantined; rejected before that, the
+    /// error returned makes the follower offer it again after its back-off.
+    fn single(&mut self, sealed: &SealedEvent) -> Result<(), OtlpError> {
+        let reason = match self.send(std::slice::from_ref(sealed))? {
+            Ok(ack) if ack.rejected <= 0 => {
+                self.acked = sealed.event.seq;
+                self.rejections = 0;
+                return Ok(());
             }
-            if !accepted {
-                self.quarantine(sealed, &reason)?;
-            }
-            self.acked = sealed.event.seq;
+            Ok(ack) => format!("partial success, rejected: {}", ack.message),
+            Err(Failure::BadData { message } | Failure::TooLarge { message }) => message,
+            Err(Failure::Retryable {
+                message,
+                retry_after,
+            }) => return Err(self.retryable(message, retry_after)),
+        };
+        self.rejections += 1;
+        if self.rejections >= self.options.reject_attempts {
+            self.rejections = 0;
+            return self.quarantine(sealed, &reason);
         }
-        Ok(())
+        Err(OtlpError::Rejected {
+            endpoint: self.options.endpoint.clone(),
+            seq: sealed.event.seq,
+            rejections: self.rejections,
+            attempts: self.options.reject_attempts,
+            reason,
+        })
     }
 
     /// Appends `sealed` to the quarantine file (fsynced), records a SYSTEM event, and
@@ -321,7 +365,11 @@ impl AuditSink for OtlpSink {
             }
         }
         self.lingering = None;
-        let exported = self.export(pending);
+        // Checkpoints go out on every pass too, not only when the sink is idle: under
+        // constant load it never is.
+        let exported = self
+            .export(pending)
+            .and_then(|()| self.export_checkpoints());
         // Progress made before a failure is kept: it is not offered again.
         let stored = self.store_cursor(false);
         match exported {

@@ -35,6 +35,13 @@ pub enum Failure {
         /// What it said.
         message: String,
     },
+    /// The request is larger than the receiver takes: HTTP 413, gRPC RESOURCE_EXHAUSTED
+    /// or OUT_OF_RANGE saying the message is too large. Sending it again cannot pass; a
+    /// smaller one may.
+    TooLarge {
+        /// What it said.
+        message: String,
+    },
 }
 
 /// A connection to one OTLP receiver.
@@ -261,6 +268,7 @@ impl HttpTransport {
         };
         match status {
             400 => Err(Failure::BadData { message: said }),
+            413 => Err(Failure::TooLarge { message: said }),
             _ => Err(Failure::Retryable {
                 message: said,
                 retry_after,
@@ -363,8 +371,15 @@ mod grpc {
             };
             let retry_after = decode_status(status.details()).and_then(|(_, delay)| delay);
             let message = format!("gRPC {:?}: {}", status.code(), status.message());
+            let too_large = {
+                let said = status.message().to_ascii_lowercase();
+                said.contains("too large") || said.contains("larger than")
+            };
             match status.code() {
                 tonic::Code::InvalidArgument => Err(Failure::BadData { message }),
+                tonic::Code::ResourceExhausted | tonic::Code::OutOfRange if too_large => {
+                    Err(Failure::TooLarge { message })
+                }
                 _ => Err(Failure::Retryable {
                     message,
                     retry_after,

@@ -359,6 +359,39 @@ pub(crate) struct Follower {
 /// receiver down for many databases) do not retry in lockstep.
 const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(50);
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
+
+/// The follower's retry pauses after failures (`docs/CONFIG.md`, sinks): each sleep is the
+/// current pause jittered to between half and all of it, but at least the pause the sink
+/// asked for ([`RetryAfter`], cut to [`MAX_RETRY_AFTER`]); after each sleep the pause
+/// doubles, from [`FIRST_RETRY_PAUSE`] up to [`MAX_RETRY_PAUSE`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Backoff {
+    pause: Duration,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Self {
+            pause: FIRST_RETRY_PAUSE,
+        }
+    }
+
+    /// The next sleep, with a fresh jitter; see [`Backoff::next_with`].
+    fn next(&mut self, floor: Duration) -> Duration {
+        self.next_with(floor, jitter())
+    }
+
+    /// The next sleep for `jitter` in `[0, 1)`: `pause × (0.5 + 0.5 × jitter)`, at least
+    /// `floor` (cut to [`MAX_RETRY_AFTER`]); then doubles the pause up to the cap.
+    fn next_with(&mut self, floor: Duration, jitter: f64) -> Duration {
+        let sleep = self
+            .pause
+            .mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+            .max(floor.min(MAX_RETRY_AFTER));
+        self.pause = (self.pause * 2).min(MAX_RETRY_PAUSE);
+        sleep
+    }
+}
 /// How long a follower sleeps without news before it looks at the head again.
 const IDLE_WAIT: Duration = Duration::from_millis(500);
 
@@ -471,10 +504,10 @@ impl Run<'_> {
         self.status.lock().last_error = Some(format!("{what}: {error}"));
     }
 
-    /// Sleeps `pause`, jittered, but at least `floor` (a sink's [`RetryAfter`]), unless
-    /// asked to stop; then doubles `pause`. Returns false when stopping.
-    fn back_off(&self, pause: &mut Duration, floor: Duration) -> bool {
-        let sleep = pause.mul_f64(0.5 + 0.5 * jitter()).max(floor);
+    /// Sleeps the next pause of `backoff`, at least `floor` (a sink's [`RetryAfter`]),
+    /// unless asked to stop. Returns false when stopping.
+    fn back_off(&self, backoff: &mut Backoff, floor: Duration) -> bool {
+        let sleep = backoff.next(floor);
         let deadline = std::time::Instant::now() + sleep;
         while std::time::Instant::now() < deadline {
             if self.stopping() {
@@ -482,12 +515,11 @@ impl Run<'_> {
             }
             std::thread::sleep(Duration::from_millis(10).min(sleep));
         }
-        *pause = (*pause * 2).min(MAX_RETRY_PAUSE);
         true
     }
 
     /// Handles a failed delivery; returns false when the follower should stop.
-    fn delivery_failed(&self, error: &SinkError, pause: &mut Duration) -> bool {
+    fn delivery_failed(&self, error: &SinkError, pause: &mut Backoff) -> bool {
         match error.downcast_ref::<RetryAfter>() {
             // Not an error: the sink waits for more events, even while closing.
             Some(RetryAfter {
@@ -499,7 +531,7 @@ impl Run<'_> {
             }
             Some(retry) => {
                 self.failed("deliver", error);
-                self.back_off(pause, retry.pause.min(MAX_RETRY_AFTER))
+                self.back_off(pause, retry.pause)
             }
             None => {
                 self.failed("deliver", error);
@@ -509,7 +541,7 @@ impl Run<'_> {
     }
 
     fn follow(&self, sink: &mut dyn AuditSink, context: &SinkContext) {
-        let mut pause = FIRST_RETRY_PAUSE;
+        let mut pause = Backoff::new();
         let mut cursor = loop {
             match sink.resume_after(context) {
                 Ok(cursor) => break cursor,
@@ -523,7 +555,7 @@ impl Run<'_> {
         };
         self.status.lock().delivered_seq = cursor;
         self.resumed.store(true, Ordering::Release);
-        pause = FIRST_RETRY_PAUSE;
+        pause = Backoff::new();
         loop {
             let head = self.signal.wait_past(cursor, self.stop, IDLE_WAIT);
             if head <= cursor {
@@ -552,7 +584,7 @@ impl Run<'_> {
             match sink.deliver(&prev, &events) {
                 Ok(()) => {
                     cursor = last;
-                    pause = FIRST_RETRY_PAUSE;
+                    pause = Backoff::new();
                     let mut status = self.status.lock();
                     status.delivered_seq = cursor;
                     status.last_error = None;
@@ -581,4 +613,87 @@ fn jitter() -> f64 {
     hasher.write_u128(nanos);
     // The top 53 bits make an exactly representable fraction.
     (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pause_doubles_up_to_its_cap() {
+        let mut backoff = Backoff::new();
+        // With the largest jitter the sleep is the whole pause.
+        let sleeps: Vec<Duration> = (0..10)
+            .map(|_| backoff.next_with(Duration::ZERO, 1.0))
+            .collect();
+        let ms = |n: u64| Duration::from_millis(n);
+        assert_eq!(
+            sleeps,
+            [50, 100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000].map(ms)
+        );
+        // A success starts over.
+        assert_eq!(
+            Backoff::new().next_with(Duration::ZERO, 1.0),
+            FIRST_RETRY_PAUSE
+        );
+    }
+
+    #[test]
+    fn jitter_stays_between_half_and_all_of_the_pause() {
+        let mut backoff = Backoff::new();
+        for _ in 0..8 {
+            backoff.next_with(Duration::ZERO, 0.0);
+        }
+        // The pause is at its cap now: every sleep lies in [cap / 2, cap].
+        assert_eq!(backoff.next_with(Duration::ZERO, 0.0), MAX_RETRY_PAUSE / 2);
+        assert_eq!(
+            backoff.next_with(Duration::ZERO, 0.5),
+            MAX_RETRY_PAUSE * 3 / 4
+        );
+        for _ in 0..1000 {
+            let sleep = backoff.next(Duration::ZERO);
+            assert!(
+                (MAX_RETRY_PAUSE / 2..=MAX_RETRY_PAUSE).contains(&sleep),
+                "{sleep:?}"
+            );
+        }
+        let mut fresh = Backoff::new();
+        let first = fresh.next(Duration::ZERO);
+        assert!((FIRST_RETRY_PAUSE / 2..=FIRST_RETRY_PAUSE).contains(&first));
+        // Out-of-range jitter is clamped into the band.
+        assert_eq!(
+            Backoff::new().next_with(Duration::ZERO, 7.0),
+            FIRST_RETRY_PAUSE
+        );
+        assert_eq!(
+            Backoff::new().next_with(Duration::ZERO, -1.0),
+            FIRST_RETRY_PAUSE / 2
+        );
+    }
+
+    #[test]
+    fn retry_after_is_a_floor() {
+        let mut backoff = Backoff::new();
+        let asked = Duration::from_secs(2);
+        // Above the pause (even above its cap), the receiver's pause wins...
+        assert_eq!(backoff.next_with(asked, 1.0), asked);
+        assert_eq!(
+            backoff.next_with(Duration::from_secs(60), 0.0),
+            Duration::from_secs(60)
+        );
+        // ... but never beyond MAX_RETRY_AFTER.
+        assert_eq!(
+            backoff.next_with(Duration::from_secs(86_400), 1.0),
+            MAX_RETRY_AFTER
+        );
+        // Below it, the jittered pause is kept, and the pause still doubles.
+        let mut backoff = Backoff::new();
+        for _ in 0..8 {
+            backoff.next_with(Duration::ZERO, 1.0);
+        }
+        assert_eq!(
+            backoff.next_with(Duration::from_millis(10), 1.0),
+            MAX_RETRY_PAUSE
+        );
+    }
 }

@@ -5,8 +5,8 @@
 pub mod receiver;
 
 use heliosdb_backend_memory::MemoryBackend;
-use heliosdb_engine::audit::SealedEvent;
 use heliosdb_engine::audit::sink::read_after;
+use heliosdb_engine::audit::{EventClass, SealedEvent};
 use heliosdb_engine::{AppEvent, Database, DatabaseOptions, SessionInfo};
 use receiver::Receiver;
 use serde_json::Value;
@@ -145,19 +145,91 @@ pub fn check_received_but(
             "{record}"
         );
         assert_eq!(attrs["db.system.name"], "heliosdb");
-        assert_eq!(attrs["user.name"], event.user.as_str(), "{record}");
+        // A string attribute present with the event's value, or absent when it is empty.
+        let optional = |key: &str, value: &str| {
+            if value.is_empty() {
+                assert!(attrs.get(key).is_none(), "{key} should be absent: {record}");
+            } else {
+                assert_eq!(attrs[key], value, "{key}: {record}");
+            }
+        };
+        optional("db.namespace", &event.database);
+        optional(
+            "db.collection.name",
+            match event.targets.as_slice() {
+                [one] => one,
+                _ => "",
+            },
+        );
+        optional("db.query.text", &event.query);
+        optional("client.address", &event.client_addr);
+        optional("user.name", &event.user);
+        optional("enduser.id", &event.user);
+        optional("heliosdb.audit.application", &event.application);
         assert_eq!(attrs["session.id"], event.session_id.to_string());
         assert_eq!(attrs["heliosdb.audit.affected_rows"], event.rows);
+        assert_eq!(attrs["heliosdb.audit.duration_us"], event.duration_us);
+        assert_eq!(attrs["heliosdb.audit.success"], event.success);
+        optional("heliosdb.audit.error", event.error.as_deref().unwrap_or(""));
         assert_eq!(
             record["event_name"],
             format!("db.audit.{}", event.class.as_str().to_ascii_lowercase())
         );
+        let time = u64::try_from(event.timestamp_us).expect("time") * 1000;
+        assert_eq!(record["time_unix_nano"], time);
+        // Observed = export time: never before the event.
+        let observed = record["observed_time_unix_nano"]
+            .as_u64()
+            .expect("observed time");
+        assert!(observed >= time, "observed before the event: {record}");
+        // The resource: the application (no service_name configured) and the database.
+        let resource = &record["resource"];
+        let service = if event.application.is_empty() {
+            "heliosdb"
+        } else {
+            event.application.as_str()
+        };
+        assert_eq!(resource["service.name"], service, "{record}");
+        assert_eq!(resource["service.instance.id"], db_id.as_str(), "{record}");
+        assert_eq!(record["scope"], "heliosdb.audit");
+        // Severity and error kind, by the rule of docs/OTLP.md.
+        let error_type = attrs.get("error.type").and_then(serde_json::Value::as_str);
         assert_eq!(
-            record["time_unix_nano"],
-            u64::try_from(event.timestamp_us).expect("time") * 1000
+            error_type.is_some(),
+            !event.success,
+            "error.type iff failed: {record}"
         );
-        let severity = if event.success { 9 } else { 13 };
+        assert_eq!(
+            attrs
+                .get("db.response.status_code")
+                .and_then(serde_json::Value::as_str),
+            error_type
+        );
+        let caller = |kind: &str| {
+            [
+                "sql",
+                "param",
+                "transaction",
+                "unsupported",
+                "constraint",
+                "concurrency",
+                "permission",
+            ]
+            .contains(&kind)
+        };
+        let (severity, text) = match error_type {
+            None => (9, "INFO"),
+            Some("_OTHER")
+                if event.error.is_none()
+                    || matches!(event.class, EventClass::Auth | EventClass::App) =>
+            {
+                (13, "WARN")
+            }
+            Some(kind) if caller(kind) => (13, "WARN"),
+            Some(_) => (17, "ERROR"),
+        };
         assert_eq!(record["severity_number"], severity, "{record}");
+        assert_eq!(record["severity_text"], text, "{record}");
         for (key, value) in &event.custom {
             assert_eq!(
                 attrs[format!("heliosdb.audit.custom.{key}")],

@@ -22,7 +22,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Which wire protocol a receiver speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +44,9 @@ pub struct Faults {
     pub delay: Duration,
     /// Only count the records (for benchmarks): nothing is kept or written.
     pub count_only: bool,
+    /// Answer requests of more records than this with 413 / RESOURCE_EXHAUSTED "message
+    /// too large".
+    pub max_records: Option<usize>,
 }
 
 /// What the receiver saw.
@@ -59,6 +62,31 @@ pub struct Seen {
     pub last_headers: BTreeMap<String, String>,
     /// Records accepted (also in `count_only` mode).
     pub accepted: u64,
+    /// Every export call: when it arrived, the seqs of its records, and how it was
+    /// answered.
+    pub requests: Vec<Request>,
+}
+
+/// One export call as the receiver saw it.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// When it arrived (before any injected delay).
+    pub at: Instant,
+    /// `heliosdb.audit.seq` of each record, in order (0 for a checkpoint record).
+    pub seqs: Vec<u64>,
+    /// How it was answered.
+    pub answer: Answered,
+}
+
+/// How the receiver answered a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answered {
+    /// Accepted, possibly rejecting some records (partial success).
+    Ok { rejected: i64 },
+    /// 503 / UNAVAILABLE.
+    Unavailable,
+    /// 413 / RESOURCE_EXHAUSTED.
+    TooLarge,
 }
 
 #[derive(Default)]
@@ -71,6 +99,7 @@ struct Shared {
 enum Answer {
     Ok(ExportLogsServiceResponse),
     Unavailable(Option<Duration>),
+    TooLarge(usize),
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -109,6 +138,7 @@ impl Shared {
         gzip: bool,
         headers: BTreeMap<String, String>,
     ) -> Answer {
+        let at = Instant::now();
         let delay = lock(&self.faults).delay;
         if !delay.is_zero() {
             std::thread::sleep(delay);
@@ -119,6 +149,41 @@ impl Shared {
             seen.gzip_calls += u64::from(gzip);
             seen.last_headers = headers;
         }
+        let answer = self.answer(wire, &request);
+        if !lock(&self.faults).count_only {
+            let seqs = request
+                .resource_logs
+                .iter()
+                .flat_map(|r| &r.scope_logs)
+                .flat_map(|s| &s.log_records)
+                .map(|record| {
+                    record
+                        .attributes
+                        .iter()
+                        .find(|kv| kv.key == "heliosdb.audit.seq")
+                        .map_or(0, |kv| any_to_json(&kv.value).as_u64().unwrap_or(0))
+                })
+                .collect();
+            let answered = match &answer {
+                Answer::Ok(response) => Answered::Ok {
+                    rejected: response
+                        .partial_success
+                        .as_ref()
+                        .map_or(0, |p| p.rejected_log_records),
+                },
+                Answer::Unavailable(_) => Answered::Unavailable,
+                Answer::TooLarge(_) => Answered::TooLarge,
+            };
+            lock(&self.seen).requests.push(Request {
+                at,
+                seqs,
+                answer: answered,
+            });
+        }
+        answer
+    }
+
+    fn answer(&self, wire: Wire, request: &ExportLogsServiceRequest) -> Answer {
         let mut faults = lock(&self.faults);
         if faults.count_only {
             let records = request
@@ -133,6 +198,17 @@ impl Shared {
         if faults.unavailable > 0 {
             faults.unavailable -= 1;
             return Answer::Unavailable(faults.retry_after);
+        }
+        let records = request
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .map(|s| s.log_records.len())
+            .sum::<usize>();
+        if let Some(max) = faults.max_records
+            && records > max
+        {
+            return Answer::TooLarge(records);
         }
         let mut rejected = 0i64;
         let mut accepted = Vec::new();
@@ -427,6 +503,15 @@ fn http_connection(stream: TcpStream, shared: &Shared, stop: &AtomicBool) -> std
                 Err(_) => (400, String::new(), Vec::new()),
                 Ok(request) => match shared.handle(Wire::Http, request, gzip, headers) {
                     Answer::Ok(response) => (200, String::new(), response.encode_to_vec()),
+                    Answer::TooLarge(records) => (
+                        413,
+                        String::new(),
+                        heliosdb_otlp::transport::encode_status(
+                            8,
+                            &format!("request of {records} records too large"),
+                            None,
+                        ),
+                    ),
                     Answer::Unavailable(retry) => (
                         503,
                         retry
@@ -487,6 +572,9 @@ impl LogsService for Grpc {
                 .map_err(|e| tonic::Status::internal(e.to_string()))?;
         match answer {
             Answer::Ok(response) => Ok(tonic::Response::new(response)),
+            Answer::TooLarge(records) => Err(tonic::Status::resource_exhausted(format!(
+                "grpc: received message larger than max ({records} records)"
+            ))),
             Answer::Unavailable(retry) => Err(tonic::Status::with_details(
                 tonic::Code::Unavailable,
                 "test receiver unavailable",
