@@ -289,6 +289,12 @@ enum AuditCommand {
     },
     /// Open the database with its configured sinks, let them catch up, and show where each
     /// stands: delivered seq, lag and last error.
+    ///
+    /// The sinks shown are this command's own: it starts its own exporter for each
+    /// `[[audit.sinks]]` entry (each resuming from the sink's cursor, so it exports what is
+    /// waiting), not the one inside an application that has the database open. An embedded
+    /// fjall database is open in one process at a time; an application shows its own
+    /// sinks' lag with `Database::sink_status()`.
     Sinks {
         /// How long to wait for the sinks to catch up, in seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 10)]

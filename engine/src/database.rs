@@ -792,7 +792,10 @@ impl Database {
         Ok(())
     }
 
-    /// Where each attached sink stands: delivered seq, lag and last error.
+    /// Where each sink attached to this handle stands: delivered seq, lag (events and,
+    /// with [`SinkStatus::lag_time`], time) and last error. This is the in-process view of
+    /// the exporters this application runs; another process (`heliosdb audit sinks`)
+    /// cannot see them, it runs sinks of its own.
     pub fn sink_status(&self) -> Vec<SinkStatus> {
         self.shared
             .followers
