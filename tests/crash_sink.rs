@@ -4,7 +4,13 @@
 //! cuts a torn last line and catches up, and the file is one dense export of the whole
 //! ledger: it verifies, starts at seq 1, ends at the head, and holds no duplicate.
 //!
-//! The child is this same test binary, re-run with `SINK_CHILD_DIR` set.
+//! The same for a directory of rotated files (`JsonlFileSink::rotating`, small files so a
+//! kill often lands at a rotation): every file verifies on its own, each file's
+//! `prev_chain` is the last chain of the file before, and the files read in name order
+//! hold every event once, in order, up to the head.
+//!
+//! The child is this same test binary, re-run with `SINK_CHILD_DIR` (or
+//! `ROTATE_CHILD_DIR`) set.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -43,7 +49,7 @@ fn sink_child_workload() {
 
 #[test]
 fn the_sink_file_survives_kill_nine() {
-    if std::env::var(CHILD_ENV).is_ok() {
+    if std::env::var(CHILD_ENV).is_ok() || std::env::var(ROTATE_CHILD_ENV).is_ok() {
         return;
     }
     let dir = tempfile::tempdir().expect("dir");
@@ -100,4 +106,141 @@ fn the_sink_file_survives_kill_nine() {
         );
     }
     println!("{torn} of {KILLS} kills left a torn line");
+}
+
+const ROTATE_CHILD_ENV: &str = "ROTATE_CHILD_DIR";
+/// Bytes after which the rotating sink starts a new file: a few events per file.
+const ROTATE_BYTES: u64 = 4096;
+
+/// The rotated files' directory, beside the database directory.
+fn rotated_dir(db_dir: &std::path::Path) -> std::path::PathBuf {
+    db_dir.parent().expect("parent").join("trail")
+}
+
+fn open_rotating(db_dir: &std::path::Path) -> Database {
+    let db = Database::open(db_dir).expect("open");
+    db.attach_sink(Box::new(heliosdb_lite::JsonlFileSink::rotating(
+        rotated_dir(db_dir),
+        ROTATE_BYTES,
+    )))
+    .expect("attach");
+    db
+}
+
+/// Runs in the child: insert forever with the rotating sink, printing `ack <n>`.
+#[test]
+fn rotate_child_workload() {
+    let Ok(dir) = std::env::var(ROTATE_CHILD_ENV) else {
+        return; // Only meaningful as the child of `the_rotated_files_survive_kill_nine`.
+    };
+    let db = open_rotating(std::path::Path::new(&dir));
+    let mut s = db.session(SessionInfo::new("rotate-child"));
+    s.execute(
+        "CREATE TABLE IF NOT EXISTS readings (id INTEGER PRIMARY KEY AUTOINCREMENT, value TEXT)",
+        &[],
+    )
+    .expect("create");
+    for n in 0u64.. {
+        s.execute(
+            "INSERT INTO readings (value) VALUES (?)",
+            &params![format!("reading {n} {}", "x".repeat(200))],
+        )
+        .expect("insert");
+        println!("ack {n}");
+    }
+}
+
+#[test]
+fn the_rotated_files_survive_kill_nine() {
+    if std::env::var(CHILD_ENV).is_ok() || std::env::var(ROTATE_CHILD_ENV).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let db_dir = dir.path().join("db");
+    std::fs::create_dir(&db_dir).expect("db dir");
+    std::fs::write(
+        db_dir.join("heliosdb.toml"),
+        "[audit]\nasync_buffer_size = 3\n",
+    )
+    .expect("config");
+    let mut rng = rand::rng();
+    for round in 0..KILLS {
+        let mut acked = 0;
+        common::run_child_and_kill(
+            "rotate_child_workload",
+            ROTATE_CHILD_ENV,
+            &db_dir,
+            rng.random_range(1..80),
+            |line| {
+                let ack = common::tagged_number(line, "ack ").is_some();
+                acked += usize::from(ack);
+                ack
+            },
+        );
+        assert!(acked > 0, "round {round}: the child wrote nothing");
+        let db = open_rotating(&db_dir);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while db.sink_status()[0].lag() > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the sink did not catch up: {:?}",
+                db.sink_status()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(db.sink_status()[0].last_error, None, "round {round}");
+        let head = db.audit_head();
+        drop(db);
+
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(rotated_dir(&db_dir))
+            .expect("the rotated directory")
+            .map(|entry| entry.expect("entry").path())
+            .collect();
+        files.sort();
+        assert!(!files.is_empty());
+        let mut seqs = Vec::new();
+        let mut last_chain = None;
+        for (i, file) in files.iter().enumerate() {
+            let text = std::fs::read_to_string(file).expect("a rotated file");
+            if text.is_empty() {
+                // A kill right after a rotation created the newest file: it is filled
+                // from its name's seq on the next event.
+                assert_eq!(i + 1, files.len(), "round {round}: an empty older file");
+                continue;
+            }
+            let report = audit::verify_export(text.as_bytes()).expect("verify");
+            assert!(
+                report.is_intact(),
+                "round {round}: {}: {report:?}",
+                file.display()
+            );
+            // Each file starts where the one before ended.
+            let first: serde_json::Value =
+                serde_json::from_str(text.lines().next().expect("a line")).expect("json");
+            let prev = first["prev_chain"].as_str().expect("prev_chain").to_owned();
+            if let Some(last) = &last_chain {
+                assert_eq!(
+                    &prev,
+                    last,
+                    "round {round}: {} does not link",
+                    file.display()
+                );
+            }
+            for line in text.lines() {
+                let line: serde_json::Value = serde_json::from_str(line).expect("json");
+                seqs.push(line["seq"].as_u64().expect("seq"));
+                last_chain = Some(line["chain"].as_str().expect("chain").to_owned());
+            }
+        }
+        assert_eq!(
+            seqs,
+            (1..=head.seq).collect::<Vec<_>>(),
+            "round {round}: every event once, in order"
+        );
+        let head_chain: String = head.chain.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(last_chain, Some(head_chain), "round {round}");
+        if round + 1 == KILLS {
+            assert!(files.len() > 2, "the files rotated: {files:?}");
+        }
+    }
 }

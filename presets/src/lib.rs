@@ -554,11 +554,21 @@ impl Config {
                     )));
                 }
                 SinkConfig::Otlp(otlp) => {
-                    let sink =
-                        OtlpSink::new(self.otlp_options(otlp)).map_err(|e| ConfigError::Sink {
+                    let sink = OtlpSink::new(self.otlp_options(otlp)).map_err(|e| match e {
+                        // A setting of the file: name it in full. A variable names itself.
+                        heliosdb_otlp::OtlpError::Config { key, message }
+                            if !key.starts_with("OTEL_") =>
+                        {
+                            ConfigError::Sink {
+                                key: format!("audit.sinks[{i}].{key}"),
+                                message,
+                            }
+                        }
+                        other => ConfigError::Sink {
                             key: format!("audit.sinks[{i}]"),
-                            message: e.to_string(),
-                        })?;
+                            message: other.to_string(),
+                        },
+                    })?;
                     sinks.push(Box::new(sink));
                 }
             }
@@ -597,6 +607,10 @@ impl Config {
         if !otlp.quarantine.trim().is_empty() {
             options = options.quarantine_path(self.resolve_path(otlp.quarantine.trim()));
         }
+        let file = |path: &str| (!path.trim().is_empty()).then(|| self.resolve_path(path.trim()));
+        options.ca_file = file(&otlp.ca_file);
+        options.client_cert_file = file(&otlp.client_cert_file);
+        options.client_key_file = file(&otlp.client_key_file);
         options
     }
 

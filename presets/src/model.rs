@@ -287,6 +287,19 @@ pub struct OtlpConfig {
         deserialize_with = "otlp_reject_attempts"
     )]
     pub reject_attempts: u64,
+    /// A PEM file of certificate authorities trusted for `https://` endpoints instead of
+    /// the public roots (relative to the configuration file's directory); empty for
+    /// `OTEL_EXPORTER_OTLP_CERTIFICATE` or the public roots.
+    #[serde(default)]
+    pub ca_file: String,
+    /// A PEM client certificate chain for mutual TLS; empty for
+    /// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` or none.
+    #[serde(default)]
+    pub client_cert_file: String,
+    /// The PEM private key of `client_cert_file`; empty for
+    /// `OTEL_EXPORTER_OTLP_CLIENT_KEY` or none.
+    #[serde(default)]
+    pub client_key_file: String,
 }
 
 impl OtlpConfig {
@@ -304,6 +317,9 @@ impl OtlpConfig {
             service_name: String::new(),
             cursor: default_otlp_cursor(),
             quarantine: String::new(),
+            ca_file: String::new(),
+            client_cert_file: String::new(),
+            client_key_file: String::new(),
             reject_attempts: default_otlp_reject_attempts(),
         }
     }

@@ -539,7 +539,30 @@ fn otlp_sink_settings_are_checked() {
     let config = Config::from_toml(https_less).expect("valid alone");
     let error = config.build_sinks().map(|_| ()).expect_err("bad endpoint");
     assert!(
-        error.to_string().starts_with("audit.sinks[0]: endpoint:"),
+        error.to_string().starts_with("audit.sinks[0].endpoint:"),
         "{error}"
     );
+    // TLS files are read and checked when the sink is built; errors name the key.
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("not-a-cert.pem"), "hello").expect("write");
+    for (text, expected) in [
+        ("ca_file = \"missing.pem\"\n", "audit.sinks[0].ca_file: "),
+        ("ca_file = \"not-a-cert.pem\"\n", "no PEM certificate"),
+        (
+            "client_cert_file = \"not-a-cert.pem\"\n",
+            "audit.sinks[0].client_cert_file: a client certificate needs its private key",
+        ),
+    ] {
+        let file = dir.path().join("heliosdb.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[[audit.sinks]]\nkind = \"otlp\"\nendpoint = \"https://collector:4318\"\n{text}"
+            ),
+        )
+        .expect("write");
+        let config = Config::load(Some(&file), &[]).expect("valid alone");
+        let error = config.build_sinks().map(|_| ()).expect_err("bad TLS file");
+        assert!(error.to_string().contains(expected), "{text:?}: {error}");
+    }
 }

@@ -9,9 +9,19 @@
 //!   `commit/sink_off_again` repeats the first at the end, to show the drift of the
 //!   machine and the disk over the run. Target: on/off ≤ 1.05.
 //!
+//! After the measurements the bench prints the two target figures on their own lines
+//! (`target: ...`): the sustained export rate of each transport, and the commit latency
+//! ratios sink-on/sink-off with the receiver up and down (means over every timed
+//! iteration, warm-up included).
+//!
 //! ```text
 //! cargo bench -p heliosdb-otlp --bench export
 //! ```
+//!
+//! A quick check that it builds and runs (figures meaningless): `cargo test -p
+//! heliosdb-otlp --bench export` (one iteration each), or `cargo bench -p heliosdb-otlp
+//! --bench export -- --quick`; `HELIOSDB_BENCH_EVENTS` sets the ledger size (default
+//! 20,000).
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
@@ -28,11 +38,30 @@ use heliosdb_backend_fjall::FjallBackend;
 use heliosdb_engine::{Database, DatabaseOptions, SessionInfo};
 use heliosdb_otlp::{OtlpOptions, OtlpSink, Protocol};
 use receiver::{Receiver, Wire};
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const LEDGER_EVENTS: u64 = 20_000;
+/// The sustained benchmark's ledger size: `HELIOSDB_BENCH_EVENTS`, default 20,000.
+fn ledger_events() -> u64 {
+    std::env::var("HELIOSDB_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000)
+}
+
+/// Per benchmark: iterations (events, for the sustained ones) and the time they took.
+static TOTALS: Mutex<BTreeMap<&'static str, (u64, Duration)>> = Mutex::new(BTreeMap::new());
+
+fn record(name: &'static str, count: u64, took: Duration) {
+    let mut totals = TOTALS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let entry = totals.entry(name).or_default();
+    entry.0 += count;
+    entry.1 += took;
+}
 
 /// The commit benchmarks' linger: `HELIOSDB_BENCH_LINGER_MS`, default 100 ms.
 fn linger() -> Duration {
@@ -57,14 +86,14 @@ fn sink(cursor: &Path, endpoint: &str, protocol: Protocol) -> OtlpSink {
     OtlpSink::from_resolved(options)
 }
 
-/// A database holding about `LEDGER_EVENTS` events (one transaction of inserts).
+/// A database holding about `ledger_events()` events (one transaction of inserts).
 fn filled(dir: &Path) -> Database {
     let db = open(dir);
     let mut s = db.session(SessionInfo::new("bench").application("bench"));
     s.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", &[])
         .expect("create");
     s.execute("BEGIN", &[]).expect("begin");
-    for i in 0..LEDGER_EVENTS {
+    for i in 0..ledger_events() {
         s.execute(&format!("INSERT INTO t VALUES ({i}, 'value {i}')"), &[])
             .expect("insert");
     }
@@ -101,6 +130,7 @@ fn sustained(c: &mut Criterion) {
                     }
                     total += start.elapsed();
                 }
+                record(name, iters * head, total);
                 total
             });
         });
@@ -137,15 +167,68 @@ fn commit(c: &mut Criterion) {
             .expect("create");
         let mut i = 0u64;
         group.bench_function(name, |b| {
-            b.iter(|| {
-                i += 1;
-                s.execute(&format!("INSERT INTO t VALUES ({i}, 'value {i}')"), &[])
-                    .expect("insert");
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    i += 1;
+                    s.execute(&format!("INSERT INTO t VALUES ({i}, 'value {i}')"), &[])
+                        .expect("insert");
+                }
+                let took = start.elapsed();
+                record(name, iters, took);
+                took
             });
         });
     }
     group.finish();
 }
 
-criterion_group!(benches, sustained, commit);
+/// Prints the target figures from what the benchmarks above measured.
+fn targets(_: &mut Criterion) {
+    let totals = TOTALS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let mean = |name: &str| {
+        totals
+            .get(name)
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, took)| took.as_secs_f64() / *n as f64)
+    };
+    println!();
+    for (name, transport) in [
+        ("sustained_http", "OTLP/HTTP"),
+        ("sustained_grpc", "OTLP/gRPC"),
+    ] {
+        if let Some(per_event) = mean(name).filter(|m| *m > 0.0) {
+            println!(
+                "target: sustained export, {transport}, loopback receiver: {:.0} events/s (target >= 50000)",
+                1.0 / per_event
+            );
+        }
+    }
+    if let Some(off) = mean("sink_off").filter(|m| *m > 0.0) {
+        for (name, what) in [
+            ("sink_on_receiver_up", "receiver up"),
+            ("sink_on_receiver_down", "receiver down"),
+        ] {
+            if let Some(on) = mean(name) {
+                println!(
+                    "target: commit latency ratio, OTLP sink on ({what}) / off: {:.3} (target <= 1.05; {:.1} us vs {:.1} us)",
+                    on / off,
+                    on * 1e6,
+                    off * 1e6
+                );
+            }
+        }
+        if let Some(again) = mean("sink_off_again") {
+            println!(
+                "drift: sink off at the end / at the start: {:.3} (the noise floor of the ratios above)",
+                again / off
+            );
+        }
+    }
+}
+
+criterion_group!(benches, sustained, commit, targets);
 criterion_main!(benches);

@@ -36,7 +36,7 @@ pub use error::OtlpError;
 pub use mapping::Mapping;
 pub use options::{
     Compression, DEFAULT_BATCH_SIZE, DEFAULT_LINGER, DEFAULT_REJECT_ATTEMPTS, DEFAULT_TIMEOUT,
-    OtlpOptions, Protocol, Resolved,
+    OtlpOptions, Pem, Protocol, Resolved, Tls,
 };
 pub use sink::{CURSOR_INTERVAL, OtlpSink, QUARANTINE_OPERATION};
 

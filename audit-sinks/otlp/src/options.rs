@@ -126,6 +126,16 @@ pub struct OtlpOptions {
     pub quarantine_path: Option<PathBuf>,
     /// Rejections in a row, of a record sent alone, after which it is quarantined.
     pub reject_attempts: u32,
+    /// A PEM file of the certificate authorities trusted for `https://` endpoints instead
+    /// of the public (webpki) roots; `None` for `OTEL_EXPORTER_OTLP_[LOGS_]CERTIFICATE` or
+    /// the public roots.
+    pub ca_file: Option<PathBuf>,
+    /// A PEM certificate chain the sink presents to the receiver (mutual TLS); `None` for
+    /// `OTEL_EXPORTER_OTLP_[LOGS_]CLIENT_CERTIFICATE` or none. Needs `client_key_file`.
+    pub client_cert_file: Option<PathBuf>,
+    /// The PEM private key of `client_cert_file`; `None` for
+    /// `OTEL_EXPORTER_OTLP_[LOGS_]CLIENT_KEY` or none.
+    pub client_key_file: Option<PathBuf>,
 }
 
 impl OtlpOptions {
@@ -144,7 +154,27 @@ impl OtlpOptions {
             cursor_path: cursor_path.into(),
             quarantine_path: None,
             reject_attempts: DEFAULT_REJECT_ATTEMPTS,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
         }
+    }
+
+    /// Trusts the certificate authorities of PEM file `path` (instead of the public roots)
+    /// for `https://` endpoints.
+    #[must_use]
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Presents the PEM certificate chain `cert` with its PEM private key `key` to the
+    /// receiver (mutual TLS).
+    #[must_use]
+    pub fn client_certificate(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.client_cert_file = Some(cert.into());
+        self.client_key_file = Some(key.into());
+        self
     }
 
     /// Sets the receiver URL.
@@ -351,6 +381,47 @@ impl OtlpOptions {
         if self.cursor_path.as_os_str().is_empty() {
             return Err(config("cursor", "a cursor file path is needed".to_owned()));
         }
+        // TLS files: the configured path (named by its key), else the variable's.
+        let file = |set: &Option<PathBuf>, key: &str, suffix: &str| -> Option<(String, PathBuf)> {
+            match set.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+                Some(path) => Some((key.to_owned(), path.clone())),
+                None => var(suffix).map(|(name, value)| (name, PathBuf::from(value.trim()))),
+            }
+        };
+        let ca = file(&self.ca_file, "ca_file", "CERTIFICATE");
+        let client_cert = file(
+            &self.client_cert_file,
+            "client_cert_file",
+            "CLIENT_CERTIFICATE",
+        );
+        let client_key = file(&self.client_key_file, "client_key_file", "CLIENT_KEY");
+        let tls = Tls {
+            ca: ca
+                .map(|(key, path)| Pem::read(&key, path, PemKind::Certificates))
+                .transpose()?,
+            client: match (client_cert, client_key) {
+                (None, None) => None,
+                (Some((key, path)), Some((key_key, key_path))) => Some((
+                    Pem::read(&key, path, PemKind::Certificates)?,
+                    Pem::read(&key_key, key_path, PemKind::PrivateKey)?,
+                )),
+                (Some((key, _)), None) => {
+                    return Err(config(
+                        &key,
+                        "a client certificate needs its private key (client_key_file or OTEL_EXPORTER_OTLP_CLIENT_KEY)".to_owned(),
+                    ));
+                }
+                (None, Some((key, _))) => {
+                    return Err(config(
+                        &key,
+                        "a client key needs its certificate (client_cert_file or OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)".to_owned(),
+                    ));
+                }
+            },
+        };
+        if (tls.ca.is_some() || tls.client.is_some()) && !cfg!(feature = "tls") {
+            return Err(OtlpError::TlsUnavailable { endpoint });
+        }
         let quarantine_path = self.quarantine_path.clone().unwrap_or_else(|| {
             let mut name = self.cursor_path.as_os_str().to_os_string();
             name.push(".quarantine.jsonl");
@@ -369,8 +440,81 @@ impl OtlpOptions {
             cursor_path: self.cursor_path.clone(),
             quarantine_path,
             reject_attempts: self.reject_attempts,
+            tls,
         })
     }
+}
+
+/// TLS material beyond the public roots, read and checked when the options are resolved.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tls {
+    /// Certificate authorities trusted instead of the public roots.
+    pub ca: Option<Pem>,
+    /// The client certificate chain and its private key (mutual TLS).
+    pub client: Option<(Pem, Pem)>,
+}
+
+/// What a PEM file must hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PemKind {
+    Certificates,
+    PrivateKey,
+}
+
+/// A PEM file's text, read when the options were resolved. Its `Debug` shows the path
+/// only: a private key never reaches a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pem {
+    /// The file.
+    pub path: PathBuf,
+    /// Its contents.
+    pub text: Vec<u8>,
+}
+
+impl std::fmt::Debug for Pem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Pem").field(&self.path).finish()
+    }
+}
+
+impl Pem {
+    /// Reads `path` (setting or variable `key`) and checks it holds `kind`.
+    fn read(key: &str, path: PathBuf, kind: PemKind) -> Result<Pem, OtlpError> {
+        let fail = |message: String| OtlpError::Config {
+            key: key.to_owned(),
+            message: format!("{}: {message}", path.display()),
+        };
+        let text = std::fs::read(&path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        let labels: Vec<&str> = pem_labels(&text);
+        let found = match kind {
+            PemKind::Certificates => labels.contains(&"CERTIFICATE"),
+            PemKind::PrivateKey => labels.iter().any(|l| l.ends_with("PRIVATE KEY")),
+        };
+        if !found {
+            return Err(fail(match kind {
+                PemKind::Certificates => {
+                    "no PEM certificate (-----BEGIN CERTIFICATE-----) in the file".to_owned()
+                }
+                PemKind::PrivateKey => {
+                    "no PEM private key (-----BEGIN PRIVATE KEY-----) in the file".to_owned()
+                }
+            }));
+        }
+        Ok(Pem { path, text })
+    }
+}
+
+/// The labels of the `-----BEGIN <label>-----` lines of a PEM text.
+fn pem_labels(text: &[u8]) -> Vec<&str> {
+    std::str::from_utf8(text)
+        .unwrap_or("")
+        .lines()
+        .filter_map(|line| {
+            line.trim()
+                .strip_prefix("-----BEGIN ")
+                .and_then(|rest| rest.strip_suffix("-----"))
+        })
+        .collect()
 }
 
 /// Options with every value decided: what the sink runs with.
@@ -400,6 +544,8 @@ pub struct Resolved {
     pub quarantine_path: PathBuf,
     /// Rejections in a row that quarantine a record.
     pub reject_attempts: u32,
+    /// A private CA and a client certificate, when set.
+    pub tls: Tls,
 }
 
 /// For HTTP, `base` with `/v1/logs` appended to its path (unless already there); for
@@ -513,5 +659,63 @@ mod tests {
         assert!(error.is_err());
         let error = OtlpOptions::new("c").batch_size(0).resolve_with(env(&[]));
         assert!(error.is_err());
+    }
+
+    #[test]
+    fn tls_files_come_from_the_configuration_or_the_environment() -> Result<(), OtlpError> {
+        let dir =
+            tempfile::tempdir().map_err(OtlpError::file(std::path::Path::new("."), "tempdir"))?;
+        let cert = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).map(|()| path.display().to_string())
+        };
+        let (ca, client, client_key) = (
+            write("ca.pem", cert).map_err(OtlpError::file(dir.path(), "w"))?,
+            write("client.pem", cert).map_err(OtlpError::file(dir.path(), "w"))?,
+            write("client.key", key).map_err(OtlpError::file(dir.path(), "w"))?,
+        );
+        let vars = [
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.as_str()),
+            (
+                "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
+                client.as_str(),
+            ),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", client_key.as_str()),
+        ];
+        let resolved = OtlpOptions::new("c").resolve_with(env(&vars))?;
+        let ca_pem = resolved
+            .tls
+            .ca
+            .as_ref()
+            .map(|p| p.path.display().to_string());
+        assert_eq!(ca_pem.as_deref(), Some(ca.as_str()));
+        let (cert_pem, key_pem) = resolved.tls.client.clone().ok_or(OtlpError::NotStarted)?;
+        assert_eq!(cert_pem.text, cert.as_bytes());
+        assert_eq!(key_pem.path.display().to_string(), client_key);
+        // A private key never shows in Debug output.
+        assert!(!format!("{resolved:?}").contains("AAAA"));
+        // The configuration wins and names its key in errors; so does a variable.
+        let error = OtlpOptions::new("c")
+            .ca_file(dir.path().join("missing.pem"))
+            .resolve_with(env(&vars))
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert!(error.is_err_and(|e| e.starts_with("ca_file: ") && e.contains("cannot read")));
+        let error = OtlpOptions::new("c")
+            .resolve_with(env(&[("OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE", &client_key)]))
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert!(
+            error.is_err_and(|e| e.starts_with("OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: ")
+                && e.contains("no PEM certificate"))
+        );
+        let error = OtlpOptions::new("c")
+            .resolve_with(env(&[("OTEL_EXPORTER_OTLP_CLIENT_KEY", &client_key)]))
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert!(error.is_err_and(|e| e.contains("needs its certificate")));
+        Ok(())
     }
 }

@@ -67,7 +67,7 @@ impl Transport {
     /// Opens the transport `options` name; gRPC connects lazily, on the first request.
     pub fn new(options: &Resolved) -> Result<Transport, crate::OtlpError> {
         match options.protocol {
-            Protocol::HttpProtobuf => Ok(Transport::Http(HttpTransport::new(options))),
+            Protocol::HttpProtobuf => Ok(Transport::Http(HttpTransport::new(options)?)),
             #[cfg(feature = "grpc")]
             Protocol::Grpc => Ok(Transport::Grpc(Box::new(GrpcTransport::new(options)?))),
             #[cfg(not(feature = "grpc"))]
@@ -198,15 +198,50 @@ pub struct HttpTransport {
     gzip: bool,
 }
 
+/// The ureq TLS settings for a private CA and a client certificate.
+#[cfg(feature = "tls")]
+fn http_tls(tls: &crate::options::Tls) -> Result<ureq::tls::TlsConfig, crate::OtlpError> {
+    use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
+    let bad = |pem: &crate::options::Pem, message: String| crate::OtlpError::Config {
+        key: "tls".to_owned(),
+        message: format!("{}: {message}", pem.path.display()),
+    };
+    let certificates = |pem: &crate::options::Pem| -> Result<Vec<Certificate<'static>>, _> {
+        let mut certs = Vec::new();
+        for item in ureq::tls::parse_pem(&pem.text) {
+            match item {
+                Ok(PemItem::Certificate(cert)) => certs.push(cert),
+                Ok(_) => {}
+                Err(e) => return Err(bad(pem, e.to_string())),
+            }
+        }
+        Ok(certs)
+    };
+    let mut config = TlsConfig::builder();
+    if let Some(ca) = &tls.ca {
+        config = config.root_certs(RootCerts::new_with_certs(&certificates(ca)?));
+    }
+    if let Some((cert, key)) = &tls.client {
+        let chain = certificates(cert)?;
+        let key = PrivateKey::from_pem(&key.text).map_err(|e| bad(key, e.to_string()))?;
+        config = config.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+    }
+    Ok(config.build())
+}
+
 impl HttpTransport {
-    fn new(options: &Resolved) -> Self {
-        let agent = ureq::Agent::config_builder()
+    fn new(options: &Resolved) -> Result<Self, crate::OtlpError> {
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+        let mut config = ureq::Agent::config_builder()
             .timeout_global(Some(options.timeout))
             .http_status_as_error(false)
-            .user_agent(concat!("heliosdb-otlp/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .new_agent();
-        Self {
+            .user_agent(concat!("heliosdb-otlp/", env!("CARGO_PKG_VERSION")));
+        #[cfg(feature = "tls")]
+        if options.tls != crate::options::Tls::default() {
+            config = config.tls_config(http_tls(&options.tls)?);
+        }
+        let agent = config.build().new_agent();
+        Ok(Self {
             agent,
             url: options.endpoint.clone(),
             headers: options
@@ -215,7 +250,7 @@ impl HttpTransport {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             gzip: options.compression == Compression::Gzip,
-        }
+        })
     }
 
     fn export(&mut self, request: &ExportLogsServiceRequest) -> Result<Ack, Failure> {
@@ -317,8 +352,18 @@ mod grpc {
                 .timeout(options.timeout);
             #[cfg(feature = "tls")]
             if options.endpoint.starts_with("https://") {
+                use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+                let mut tls = ClientTlsConfig::new();
+                tls = match &options.tls.ca {
+                    // A private CA is trusted instead of the public roots.
+                    Some(ca) => tls.ca_certificate(Certificate::from_pem(&ca.text)),
+                    None => tls.with_webpki_roots(),
+                };
+                if let Some((cert, key)) = &options.tls.client {
+                    tls = tls.identity(Identity::from_pem(&cert.text, &key.text));
+                }
                 endpoint = endpoint
-                    .tls_config(tonic::transport::ClientTlsConfig::new().with_webpki_roots())
+                    .tls_config(tls)
                     .map_err(|e| config(format!("TLS: {e}")))?;
             }
             // A lazy channel connects (and reconnects) on use, inside the runtime.

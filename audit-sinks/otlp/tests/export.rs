@@ -782,3 +782,68 @@ fn checkpoints_under_load_http() {
 fn checkpoints_under_load_grpc() {
     checkpoints_under_load(Wire::Grpc);
 }
+
+/// TLS with a private CA, over HTTP and gRPC, against a receiver that requires a client
+/// certificate: without the CA the handshake fails (the public roots do not know it) and
+/// the error says so; with the CA but no client certificate the receiver refuses; with
+/// both, every event arrives.
+fn tls_with_a_private_ca(wire: Wire) {
+    use support::tls::TestPki;
+    let dir = tempfile::tempdir().expect("dir");
+    let pki = TestPki::generate();
+    let files = pki.write(dir.path());
+    let receiver = Receiver::start_tls(
+        wire,
+        &support::receiver::jsonl_path(dir.path()),
+        pki.server_tls(),
+    );
+    assert!(receiver.endpoint().starts_with("https://"));
+    let refused = |options: OtlpOptions, what: &str| {
+        let db = memory_db(50);
+        attach(&db, &options);
+        workload(&db, 2);
+        wait_for(what, || status(&db).last_error.is_some());
+        let s = status(&db);
+        assert_eq!(s.delivered_seq, 0, "{s:?}");
+        assert_eq!(receiver.seen(|s| s.accepted), 0);
+        s.last_error.expect("error")
+    };
+    let error = refused(
+        options(wire, &receiver.endpoint(), &dir.path().join("no-ca")),
+        "a certificate error",
+    );
+    assert!(
+        error.contains("invalid peer certificate: UnknownIssuer"),
+        "{error}"
+    );
+    refused(
+        options(
+            wire,
+            &receiver.endpoint(),
+            &dir.path().join("no-client-cert"),
+        )
+        .ca_file(&files.ca),
+        "a refused handshake",
+    );
+    let db = memory_db(50);
+    attach(
+        &db,
+        &options(wire, &receiver.endpoint(), &dir.path().join("mutual"))
+            .ca_file(&files.ca)
+            .client_certificate(&files.client_cert, &files.client_key),
+    );
+    workload(&db, 10);
+    wait_caught_up(&db);
+    check_received(&records(&receiver), &ledger(&db), &HashSet::new());
+    assert_eq!(status(&db).last_error, None);
+}
+
+#[test]
+fn tls_with_a_private_ca_http() {
+    tls_with_a_private_ca(Wire::Http);
+}
+
+#[test]
+fn tls_with_a_private_ca_grpc() {
+    tls_with_a_private_ca(Wire::Grpc);
+}

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod receiver;
+pub mod tls;
 
 use heliosdb_backend_memory::MemoryBackend;
 use heliosdb_engine::audit::sink::read_after;

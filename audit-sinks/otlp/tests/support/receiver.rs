@@ -272,10 +272,25 @@ impl Shared {
     }
 }
 
+/// An accepted connection, plain or wrapped in TLS.
+pub trait Conn: Read + Write + Send {}
+impl<T: Read + Write + Send> Conn for T {}
+
+/// Wraps an accepted TCP connection (in TLS).
+pub type Wrap = Arc<dyn Fn(TcpStream) -> std::io::Result<Box<dyn Conn>> + Send + Sync>;
+
+/// TLS for a receiver: how an accepted HTTP connection is wrapped, and tonic's server TLS.
+#[derive(Clone)]
+pub struct ServerTls {
+    pub http: Wrap,
+    pub grpc: tonic::transport::ServerTlsConfig,
+}
+
 /// A running receiver.
 pub struct Receiver {
     pub wire: Wire,
     pub addr: SocketAddr,
+    tls: Option<ServerTls>,
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
     threads: Vec<std::thread::JoinHandle<()>>,
@@ -289,10 +304,26 @@ impl Receiver {
             wire,
             "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!()),
             jsonl_shared(jsonl),
+            None,
         )
     }
 
-    fn start_shared(wire: Wire, addr: SocketAddr, shared: Arc<Shared>) -> Receiver {
+    /// Starts a receiver speaking TLS (`https://`).
+    pub fn start_tls(wire: Wire, jsonl: &Path, tls: ServerTls) -> Receiver {
+        Self::start_shared(
+            wire,
+            "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!()),
+            jsonl_shared(jsonl),
+            Some(tls),
+        )
+    }
+
+    fn start_shared(
+        wire: Wire,
+        addr: SocketAddr,
+        shared: Arc<Shared>,
+        tls: Option<ServerTls>,
+    ) -> Receiver {
         let stop = Arc::new(AtomicBool::new(false));
         // The port may be in TIME_WAIT from the previous run on it: retry the bind.
         let listener = (0..200)
@@ -307,6 +338,7 @@ impl Receiver {
         let mut receiver = Receiver {
             wire,
             addr,
+            tls: tls.clone(),
             shared: Arc::clone(&shared),
             stop: Arc::clone(&stop),
             threads: Vec::new(),
@@ -314,13 +346,15 @@ impl Receiver {
         };
         match wire {
             Wire::Http => {
-                let thread = std::thread::spawn(move || http_accept(listener, shared, stop));
+                let wrap = tls.map(|t| t.http);
+                let thread = std::thread::spawn(move || http_accept(listener, shared, stop, wrap));
                 receiver.threads.push(thread);
             }
             Wire::Grpc => {
                 let (tx, rx) = tokio::sync::oneshot::channel::<()>();
                 receiver.grpc_shutdown = Some(tx);
-                let thread = std::thread::spawn(move || grpc_serve(listener, shared, rx));
+                let grpc_tls = tls.map(|t| t.grpc);
+                let thread = std::thread::spawn(move || grpc_serve(listener, shared, rx, grpc_tls));
                 receiver.threads.push(thread);
             }
         }
@@ -329,7 +363,8 @@ impl Receiver {
 
     /// The endpoint a sink is given.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Changes the injected failures.
@@ -348,6 +383,7 @@ impl Receiver {
         StoppedReceiver {
             wire: self.wire,
             addr: self.addr,
+            tls: self.tls.clone(),
             shared: Arc::clone(&self.shared),
         }
     }
@@ -375,6 +411,7 @@ impl Drop for Receiver {
 pub struct StoppedReceiver {
     wire: Wire,
     addr: SocketAddr,
+    tls: Option<ServerTls>,
     shared: Arc<Shared>,
 }
 
@@ -386,7 +423,7 @@ impl StoppedReceiver {
 
     /// Starts again on the same port.
     pub fn restart(self) -> Receiver {
-        Receiver::start_shared(self.wire, self.addr, self.shared)
+        Receiver::start_shared(self.wire, self.addr, self.shared, self.tls)
     }
 }
 
@@ -417,16 +454,21 @@ pub fn jsonl_path(dir: &Path) -> PathBuf {
 
 // ----- OTLP/HTTP -----------------------------------------------------------------------
 
-fn http_accept(listener: TcpListener, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
+fn http_accept(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    wrap: Option<Wrap>,
+) {
     let mut connections = Vec::new();
     for stream in listener.incoming() {
         if stop.load(Ordering::Acquire) {
             break;
         }
         let Ok(stream) = stream else { continue };
-        let (shared, stop) = (Arc::clone(&shared), Arc::clone(&stop));
+        let (shared, stop, wrap) = (Arc::clone(&shared), Arc::clone(&stop), wrap.clone());
         connections.push(std::thread::spawn(move || {
-            let _ = http_connection(stream, &shared, &stop);
+            let _ = http_connection(stream, &shared, &stop, wrap.as_ref());
         }));
     }
     drop(listener);
@@ -435,12 +477,22 @@ fn http_accept(listener: TcpListener, shared: Arc<Shared>, stop: Arc<AtomicBool>
     }
 }
 
-fn http_connection(stream: TcpStream, shared: &Shared, stop: &AtomicBool) -> std::io::Result<()> {
+fn http_connection(
+    stream: TcpStream,
+    shared: &Shared,
+    stop: &AtomicBool,
+    wrap: Option<&Wrap>,
+) -> std::io::Result<()> {
     // Answers go out at once (no Nagle delay against the client's delayed ACK).
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_millis(50)))?;
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
+    // The socket's read timeout is set through this handle whatever wraps the stream.
+    let control = stream.try_clone()?;
+    let conn: Box<dyn Conn> = match wrap {
+        Some(wrap) => wrap(stream)?,
+        None => Box::new(stream),
+    };
+    let mut reader = BufReader::new(conn);
     loop {
         // Wait for the next request line, watching for a stop.
         let mut line = String::new();
@@ -459,9 +511,7 @@ fn http_connection(stream: TcpStream, shared: &Shared, stop: &AtomicBool) -> std
                 Err(e) => return Err(e),
             }
         }
-        reader
-            .get_ref()
-            .set_read_timeout(Some(Duration::from_secs(10)))?;
+        control.set_read_timeout(Some(Duration::from_secs(10)))?;
         let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
         let mut headers = BTreeMap::new();
         loop {
@@ -481,9 +531,7 @@ fn http_connection(stream: TcpStream, shared: &Shared, stop: &AtomicBool) -> std
             .unwrap_or(0);
         let mut body = vec![0u8; length];
         reader.read_exact(&mut body)?;
-        reader
-            .get_ref()
-            .set_read_timeout(Some(Duration::from_millis(50)))?;
+        control.set_read_timeout(Some(Duration::from_millis(50)))?;
         if stop.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -532,8 +580,8 @@ fn http_connection(stream: TcpStream, shared: &Shared, stop: &AtomicBool) -> std
         )
         .into_bytes();
         out.extend_from_slice(&answer);
-        writer.write_all(&out)?;
-        writer.flush()?;
+        reader.get_mut().write_all(&out)?;
+        reader.get_mut().flush()?;
     }
 }
 
@@ -589,6 +637,7 @@ fn grpc_serve(
     listener: TcpListener,
     shared: Arc<Shared>,
     shutdown: tokio::sync::oneshot::Receiver<()>,
+    tls: Option<tonic::transport::ServerTlsConfig>,
 ) {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -607,13 +656,13 @@ fn grpc_serve(
             .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
             .send_compressed(tonic::codec::CompressionEncoding::Gzip);
         let (drain, drained) = tokio::sync::oneshot::channel::<()>();
-        let server = tonic::transport::Server::builder().serve_with_incoming_shutdown(
-            service,
-            incoming,
-            async {
-                let _ = drained.await;
-            },
-        );
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            builder = builder.tls_config(tls).expect("server TLS");
+        }
+        let server = builder.serve_with_incoming_shutdown(service, incoming, async {
+            let _ = drained.await;
+        });
         // On shutdown, give the server a moment to close, then drop whatever connections
         // the client keeps open together with the runtime.
         tokio::select! {
