@@ -291,10 +291,12 @@ enum AuditCommand {
     /// stands: delivered seq, lag and last error.
     ///
     /// The sinks shown are this command's own: it starts its own exporter for each
-    /// `[[audit.sinks]]` entry (each resuming from the sink's cursor, so it exports what is
-    /// waiting), not the one inside an application that has the database open. An embedded
-    /// fjall database is open in one process at a time; an application shows its own
-    /// sinks' lag with `Database::sink_status()`.
+    /// `[[audit.sinks]]` entry of the configuration it reads (with the
+    /// `OTEL_EXPORTER_OTLP_*` variables of its own environment), each resuming from the
+    /// sink's cursor, so it exports what is waiting. It does not show the exporter inside
+    /// an application that has the database open: an embedded fjall database is open in
+    /// one process at a time; an application shows its own sinks' lag with
+    /// `Database::sink_status()`.
     Sinks {
         /// How long to wait for the sinks to catch up, in seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 10)]
