@@ -129,9 +129,11 @@ fn consistent_with(db: &Database, previous: &Checkpoint, size: u64) -> Result<()
             previous.size
         ));
     }
-    let root = db
-        .checkpoint_root(previous.size)
-        .map_err(|e| e.to_string())?;
+    let root = db.checkpoint_root(previous.size).map_err(|e| match e {
+        // The newest stored checkpoint is refused too: say what differs once.
+        heliosdb_lite::Error::CheckpointInconsistent { why, .. } => why,
+        other => other.to_string(),
+    })?;
     if root == previous.root {
         Ok(())
     } else {
