@@ -195,6 +195,21 @@ fn a_rewrite_with_a_recomputed_chain_is_caught() {
     assert_eq!(verdict_of(dir.path(), &early), Verdict::Matches);
 }
 
+#[test]
+fn a_rewrite_after_a_checkpoint_is_caught_only_by_a_later_one() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = SignerKey::generate("test").expect("key");
+    write(dir.path(), 0..8);
+    let early = take_checkpoint(dir.path(), &key);
+    write(dir.path(), 8..20);
+    let late = take_checkpoint(dir.path(), &key);
+    // Rewrite an event after the early checkpoint's size: its first events are unchanged,
+    // so it still matches; the later checkpoint covers the rewritten event and does not.
+    rewrite_from(dir.path(), early.size + 3);
+    assert_eq!(compare(dir.path(), &early), (true, Verdict::Matches));
+    assert_eq!(compare(dir.path(), &late), (true, Verdict::RootMismatch));
+}
+
 fn verdict_of(dir: &Path, checkpoint: &Checkpoint) -> Verdict {
     compare(dir, checkpoint).1
 }
