@@ -41,18 +41,27 @@ fn open_backend(path: &Path) -> anyhow::Result<FjallBackend> {
     Ok(FjallBackend::open(path)?)
 }
 
-/// `heliosdb --db PATH verify [--json] [--pubkey KEY --checkpoint FILE]`.
+/// `heliosdb --db PATH verify [--json] [--pubkey KEY [--checkpoint FILE|DIR]]`: without
+/// `--checkpoint`, the checkpoints stored in `__audit_checkpoints` signed by the key.
 pub fn verify(
     path: &Path,
     json: bool,
-    checkpoints: Option<(&Path, &Path)>,
+    pubkey: Option<&Path>,
+    checkpoints: Option<&Path>,
     mut out: impl Write,
 ) -> anyhow::Result<()> {
     let backend = open_backend(path)?;
     let report = audit::verify(&backend)
         .with_context(|| format!("cannot verify the audit ledger at {}", path.display()))?;
-    if let (Some((pubkey, file)), true) = (checkpoints, report.is_intact()) {
-        return crate::checkpoint_cmd::check_ledger(&backend, &report, pubkey, file, json, out);
+    if let (Some(pubkey), true) = (pubkey, report.is_intact()) {
+        return crate::checkpoint_cmd::check_ledger(
+            &backend,
+            &report,
+            pubkey,
+            checkpoints,
+            json,
+            out,
+        );
     }
     print_report(&mut out, json, &report)?;
     match &report.problem {

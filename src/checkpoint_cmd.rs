@@ -5,13 +5,13 @@ use crate::audit_cmd::Tampered;
 use anyhow::Context;
 use heliosdb_lite::Database;
 use heliosdb_lite::checkpoint::{
-    BatchError, BatchReceipt, Checkpoint, EventProof, Note, SignerKey, Verdict, VerifierKey,
-    parse_notes, write_batch,
+    BatchError, BatchReceipt, Checkpoint, CheckpointError, CheckpointFiles, EventProof, Note,
+    SignerKey, Verdict, VerifierKey, write_batch,
 };
-use heliosdb_lite::engine::audit::{VerifyReport, merkle};
+use heliosdb_lite::engine::audit::{ExportLine, StoredCheckpoint, VerifyReport, checkpoints};
 use heliosdb_lite::engine::backend::StorageBackend;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `heliosdb keygen --name NAME --out PREFIX`.
 pub fn keygen(name: &str, prefix: &Path, mut out: impl Write) -> anyhow::Result<()> {
@@ -27,16 +27,14 @@ pub fn keygen(name: &str, prefix: &Path, mut out: impl Write) -> anyhow::Result<
     Ok(())
 }
 
-/// The checkpoints in `file` signed by `key`, in file order. A note that does not open
-/// with the key (forged, changed, or signed by another key) is an error naming it.
-pub fn read_checkpoints(file: &Path, key: &VerifierKey) -> anyhow::Result<Vec<Checkpoint>> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read checkpoints from {}", file.display()))?;
-    let notes = parse_notes(&text).with_context(|| format!("in {}", file.display()))?;
-    notes
+/// The checkpoints in `place` (a file, or a directory of checkpoint files) signed by
+/// `key`, in order. A note that does not open with the key (forged, changed, or signed by
+/// another key) is an error naming it and its file.
+pub fn read_checkpoints(place: &Path, key: &VerifierKey) -> anyhow::Result<Vec<Checkpoint>> {
+    read_notes(place)?
         .iter()
         .enumerate()
-        .map(|(i, note)| {
+        .map(|(i, (file, note))| {
             note.verify(key)
                 .and_then(|()| Checkpoint::parse_body(note.text()))
                 .map_err(|e| {
@@ -46,143 +44,226 @@ pub fn read_checkpoints(file: &Path, key: &VerifierKey) -> anyhow::Result<Vec<Ch
         .collect()
 }
 
-/// `heliosdb --db PATH checkpoint --key KEY [--out FILE]`: signs the current tree head.
-/// With `--out`, the file's last checkpoint must be consistent with the ledger (proved
-/// with a consistency proof) or nothing is signed.
+/// Every signed note in `place`, a file or a directory of checkpoint files, which must
+/// exist.
+fn read_notes(place: &Path) -> anyhow::Result<Vec<(PathBuf, Note)>> {
+    if !place.exists() {
+        anyhow::bail!(
+            "cannot read checkpoints from {}: no such file or directory",
+            place.display()
+        );
+    }
+    Ok(CheckpointFiles::at(place).read_notes()?)
+}
+
+/// `heliosdb --db PATH checkpoint --key KEY [--out FILE|DIR/]`: signs the current tree
+/// head. The database first checks that it extends the newest checkpoint it stores (both
+/// roots recomputed from the stored events); with `--out`, the last checkpoint of this
+/// database in the file or directory must match the ledger too, or nothing is signed.
 pub fn checkpoint(
     db: &Database,
     key: &Path,
-    file: Option<&Path>,
+    place: Option<&Path>,
     mut out: impl Write,
 ) -> anyhow::Result<()> {
     let key = SignerKey::from_file(key)?;
-    let checkpoint = current_head(db)?;
-    let size = checkpoint.size;
-    let note = checkpoint.sign(&key)?;
-    let signed_at = heliosdb_lite::engine::chrono::Utc::now().timestamp_micros();
-    let Some(file) = file else {
-        db.record_checkpoint(&checkpoint.to_stored(&key, &note, signed_at))?;
-        write!(out, "{note}")?;
-        return Ok(());
-    };
-    if file.exists() {
-        let ours = read_checkpoints(file, &key.verifier())?;
-        if let Some(previous) = ours.iter().rev().find(|c| c.origin == checkpoint.origin) {
-            consistent_with(db, previous, &checkpoint).map_err(|why| {
+    let (size, _) = db.audit_root();
+    anyhow::ensure!(size > 0, "nothing to checkpoint: the audit ledger is empty");
+    let origin = Checkpoint::new(&db.database_id(), 0, [0; 32]).origin;
+    let files = place.map(CheckpointFiles::at);
+    if let Some(files) = &files {
+        let verifier = key.verifier();
+        let mut previous: Option<Checkpoint> = None;
+        for (file, note) in files.read_notes()? {
+            if note.verify(&verifier).is_err() {
+                continue; // Another key's checkpoint.
+            }
+            let checkpoint = Checkpoint::parse_body(note.text())
+                .with_context(|| format!("in {}", file.display()))?;
+            if checkpoint.origin == origin
+                && previous.as_ref().is_none_or(|p| p.size <= checkpoint.size)
+            {
+                previous = Some(checkpoint);
+            }
+        }
+        if let Some(previous) = previous {
+            consistent_with(db, &previous, size).map_err(|why| {
                 Tampered(format!(
                     "refusing to sign: the ledger is not consistent with the last checkpoint in {} (size {}): {why}",
-                    file.display(),
+                    files.path().display(),
                     previous.size
                 ))
             })?;
         }
     }
+    let checkpoint = Checkpoint::new(&db.database_id(), size, db.checkpoint_root(size)?);
+    let note = checkpoint.sign(&key)?;
+    let signed_at = heliosdb_lite::engine::chrono::Utc::now().timestamp_micros();
     db.record_checkpoint(&checkpoint.to_stored(&key, &note, signed_at))?;
-    let note = note.to_string();
-    let mut handle = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(file)
-        .with_context(|| format!("cannot open {}", file.display()))?;
-    handle
-        .write_all(format!("{note}\n").as_bytes())
-        .and_then(|()| handle.sync_all())
-        .with_context(|| format!("cannot write {}", file.display()))?;
+    let Some(files) = files else {
+        write!(out, "{note}")?;
+        return Ok(());
+    };
+    let written = files.write(size, &note)?;
+    let how = match files {
+        CheckpointFiles::File(_) => "appended to",
+        CheckpointFiles::Dir(_) => "written to",
+    };
     writeln!(
         out,
-        "checkpoint of {size} events signed by {}+{:08x}, appended to {}",
+        "checkpoint of {size} events signed by {}+{:08x}, {how} {}",
         key.name(),
         key.id(),
-        file.display()
+        written.display()
     )?;
     Ok(())
 }
 
-/// The current tree head, after checking that the stored events themselves hash to it:
-/// a stored tree alone is never signed.
-fn current_head(db: &Database) -> anyhow::Result<Checkpoint> {
-    let (size, root) = db.audit_root();
-    anyhow::ensure!(size > 0, "nothing to checkpoint: the audit ledger is empty");
-    let from_records =
-        heliosdb_lite::engine::audit::tree::roots_from_records(db.backend(), &[size])
-            .context("cannot read the audit ledger")?;
-    if from_records.first().copied().flatten() != Some(root) {
-        return Err(Tampered(
-            "refusing to sign: the stored Merkle tree does not match the stored events (run verify)"
-                .to_owned(),
-        )
-        .into());
+/// Whether the ledger still holds the first `previous.size` events `previous` signed,
+/// unchanged (their root recomputed from the stored events), so that a checkpoint of
+/// `size` events extends it.
+fn consistent_with(db: &Database, previous: &Checkpoint, size: u64) -> Result<(), String> {
+    if previous.size > size {
+        return Err(format!(
+            "it covers {} events, the ledger now holds {size}: its tail was cut or it was rolled back",
+            previous.size
+        ));
     }
-    Ok(Checkpoint::new(&db.database_id(), size, root))
+    let root = db.checkpoint_root(previous.size).map_err(|e| match e {
+        // The newest stored checkpoint is refused too: say what differs once.
+        heliosdb_lite::Error::CheckpointInconsistent { why, .. } => why,
+        other => other.to_string(),
+    })?;
+    if root == previous.root {
+        Ok(())
+    } else {
+        Err("the root recomputed from the stored events differs: events it covers were changed or rewritten".to_owned())
+    }
 }
 
-/// `heliosdb --db PATH audit prove SEQ (--key KEY | --checkpoint FILE) --out PROOF`:
-/// a `tlog-proof@v1` for event `seq`, against a fresh checkpoint signed with `key` or the
-/// newest checkpoint in `file` that covers it.
+/// The file `audit prove` writes the event's export line to, beside proof `proof_file`:
+/// the same name with `.json` added (`event-3.tlog-proof` → `event-3.tlog-proof.json`).
+pub fn event_line_file(proof_file: &Path) -> PathBuf {
+    let mut name = proof_file.as_os_str().to_owned();
+    name.push(".json");
+    PathBuf::from(name)
+}
+
+/// `heliosdb --db PATH audit prove SEQ [--key KEY | --checkpoint FILE|DIR] --out PROOF`:
+/// a `tlog-proof@v1` for event `seq`, against a fresh checkpoint signed with `key` (and
+/// stored), the newest checkpoint in `place` that covers it, or, with neither, the newest
+/// checkpoint stored in `__audit_checkpoints` that covers it. The event's export line is
+/// written beside the proof ([`event_line_file`]).
 pub fn prove(
     db: &Database,
     seq: u64,
     key: Option<&Path>,
-    checkpoints: Option<&Path>,
+    place: Option<&Path>,
     proof_file: &Path,
     mut out: impl Write,
 ) -> anyhow::Result<()> {
-    let (checkpoint, note) = match (key, checkpoints) {
+    let origin = Checkpoint::new(&db.database_id(), 0, [0; 32]).origin;
+    let (checkpoint, note, source) = match (key, place) {
         (Some(key), None) => {
             let key = SignerKey::from_file(key)?;
-            let checkpoint = current_head(db)?;
+            let (size, _) = db.audit_root();
+            anyhow::ensure!(size > 0, "nothing to prove: the audit ledger is empty");
+            let checkpoint = Checkpoint::new(&db.database_id(), size, db.checkpoint_root(size)?);
             let note = checkpoint.sign(&key)?;
-            (checkpoint, note)
+            let signed_at = heliosdb_lite::engine::chrono::Utc::now().timestamp_micros();
+            db.record_checkpoint(&checkpoint.to_stored(&key, &note, signed_at))?;
+            (checkpoint, note, "a new checkpoint".to_owned())
         }
-        (None, Some(file)) => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read checkpoints from {}", file.display()))?;
-            let origin = Checkpoint::new(&db.database_id(), 0, [0; 32]).origin;
+        (None, Some(place)) => {
             let mut newest: Option<(Checkpoint, Note)> = None;
-            for note in parse_notes(&text).with_context(|| format!("in {}", file.display()))? {
-                let checkpoint = Checkpoint::parse_body(note.text())?;
-                if checkpoint.origin == origin && checkpoint.size >= seq {
+            for (file, note) in read_notes(place)? {
+                let checkpoint = Checkpoint::parse_body(note.text())
+                    .with_context(|| format!("in {}", file.display()))?;
+                let newer = newest
+                    .as_ref()
+                    .is_none_or(|(n, _)| n.size <= checkpoint.size);
+                if checkpoint.origin == origin && checkpoint.size >= seq && newer {
                     newest = Some((checkpoint, note));
                 }
             }
             let (checkpoint, note) = newest.with_context(|| {
                 format!(
                     "no checkpoint of this database in {} covers seq {seq}",
-                    file.display()
+                    place.display()
                 )
             })?;
-            if db.audit_root_at(checkpoint.size)? != checkpoint.root {
-                return Err(Tampered(format!(
-                    "the ledger does not match the checkpoint of size {} in {}",
-                    checkpoint.size,
-                    file.display()
-                ))
-                .into());
-            }
-            (checkpoint, note)
+            (checkpoint, note, place.display().to_string())
         }
-        _ => anyhow::bail!("give either --key or --checkpoint"),
+        (None, None) => {
+            let stored = db
+                .checkpoints()?
+                .into_iter()
+                .rev()
+                .find(|c| c.size >= seq)
+                .with_context(|| {
+                    format!(
+                        "no checkpoint stored in __audit_checkpoints covers seq {seq}: sign one with `heliosdb checkpoint`, or pass --key or --checkpoint"
+                    )
+                })?;
+            let (checkpoint, note) =
+                open_stored(&stored).map_err(|e| Tampered(format!("__audit_checkpoints: {e}")))?;
+            (checkpoint, note, "__audit_checkpoints".to_owned())
+        }
+        (Some(_), Some(_)) => anyhow::bail!("give either --key or --checkpoint, not both"),
     };
     anyhow::ensure!(
         (1..=checkpoint.size).contains(&seq),
         "seq {seq} is outside the checkpoint's 1..={}",
         checkpoint.size
     );
+    if checkpoint.size > db.audit_root().0 || db.audit_root_at(checkpoint.size)? != checkpoint.root
+    {
+        return Err(Tampered(format!(
+            "the ledger does not match the checkpoint of size {} in {source}",
+            checkpoint.size
+        ))
+        .into());
+    }
     let proof = EventProof {
         canonical: event_bytes(db, seq)?,
         index: seq - 1,
         path: db.inclusion_proof(seq, checkpoint.size)?,
         checkpoint: note,
     };
+    let mut line = Vec::new();
+    heliosdb_lite::engine::audit::export(db.backend(), Some(seq), Some(seq), &mut line)
+        .with_context(|| format!("cannot export event {seq}"))?;
     std::fs::write(proof_file, proof.to_text())
         .with_context(|| format!("cannot write {}", proof_file.display()))?;
+    let line_file = event_line_file(proof_file);
+    std::fs::write(&line_file, &line)
+        .with_context(|| format!("cannot write {}", line_file.display()))?;
     writeln!(
         out,
-        "proof of event {seq} in the checkpoint of {} events written to {}",
+        "proof of event {seq} in the checkpoint of {} events ({source}) written to {}, the event's export line to {}",
         checkpoint.size,
-        proof_file.display()
+        proof_file.display(),
+        line_file.display()
     )?;
     Ok(())
+}
+
+/// The checkpoint a stored note signs, after checking that it is the one the row says.
+fn open_stored(stored: &StoredCheckpoint) -> Result<(Checkpoint, Note), CheckpointError> {
+    let note = Note::parse(&stored.note)?;
+    let checkpoint = Checkpoint::parse_body(note.text())?;
+    if checkpoint.size != stored.size
+        || checkpoint.root != stored.root
+        || checkpoint.origin != stored.origin
+    {
+        return Err(CheckpointError::Checkpoint {
+            what: format!(
+                "the note stored for size {} signs another checkpoint (size {})",
+                stored.size, checkpoint.size
+            ),
+        });
+    }
+    Ok((checkpoint, note))
 }
 
 /// The stored canonical bytes of event `seq`.
@@ -197,35 +278,49 @@ fn event_bytes(db: &Database, seq: u64) -> anyhow::Result<Vec<u8>> {
     Ok(canonical.to_vec())
 }
 
-/// `heliosdb verify-proof FILE --pubkey KEY [--json]`.
+/// `heliosdb verify-proof FILE --pubkey KEY [--event LINE] [--json]`. The event's export
+/// line, from `--event` or else [`event_line_file`] when it exists, must be the proved
+/// event (re-encoded, byte for byte); it is printed.
 pub fn verify_proof(
     file: &Path,
     pubkey: &Path,
+    event_line: Option<&Path>,
     json: bool,
     mut out: impl Write,
 ) -> anyhow::Result<()> {
     let key = VerifierKey::from_file(pubkey)?;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let proved = EventProof::parse(&text)
-        .and_then(|proof| proof.verify(&key))
+    let proof =
+        EventProof::parse(&text).map_err(|e| Tampered(format!("{}: {e}", file.display())))?;
+    let proved = proof
+        .verify(&key)
         .map_err(|e| Tampered(format!("{}: {e}", file.display())))?;
+    let line_file = match event_line {
+        Some(path) => Some(path.to_path_buf()),
+        None => Some(event_line_file(file)).filter(|p| p.exists()),
+    };
+    let line = match &line_file {
+        Some(path) => Some(proved_line(path, &proof.canonical, proved.event.seq)?),
+        None => None,
+    };
     let event = &proved.event;
     if json {
-        serde_json::to_writer(
-            &mut out,
-            &serde_json::json!({
-                "valid": true,
-                "seq": event.seq,
-                "checkpoint_size": proved.checkpoint.size,
-                "origin": proved.checkpoint.origin,
-                "user": event.user,
-                "operation": event.operation,
-                "targets": event.targets,
-                "timestamp_us": event.timestamp_us,
-                "success": event.success,
-            }),
-        )?;
+        let mut value = serde_json::json!({
+            "valid": true,
+            "seq": event.seq,
+            "checkpoint_size": proved.checkpoint.size,
+            "origin": proved.checkpoint.origin,
+            "user": event.user,
+            "operation": event.operation,
+            "targets": event.targets,
+            "timestamp_us": event.timestamp_us,
+            "success": event.success,
+        });
+        if let (Some((_, line)), Some(object)) = (&line, value.as_object_mut()) {
+            object.insert("event".to_owned(), serde_json::to_value(line)?);
+        }
+        serde_json::to_writer(&mut out, &value)?;
         writeln!(out)?;
     } else {
         let targets = if event.targets.is_empty() {
@@ -245,8 +340,40 @@ pub fn verify_proof(
             key.name(),
             key.id()
         )?;
+        if let (Some((text, _)), Some(path)) = (&line, &line_file) {
+            writeln!(out, "event line ({}, the proved event):", path.display())?;
+            writeln!(out, "{text}")?;
+        }
     }
     Ok(())
+}
+
+/// The export line in `path`, once it is shown to be the proved event: its fields
+/// re-encoded must give exactly the proved canonical bytes.
+fn proved_line(path: &Path, canonical: &[u8], seq: u64) -> anyhow::Result<(String, ExportLine)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let (Some(first), None) = (lines.next(), lines.next()) else {
+        return Err(Tampered(format!(
+            "{}: expected exactly one export line, of event {seq}",
+            path.display()
+        ))
+        .into());
+    };
+    let line: ExportLine = serde_json::from_str(first)
+        .map_err(|e| Tampered(format!("{}: not an export line: {e}", path.display())))?;
+    let event = line
+        .event()
+        .map_err(|e| Tampered(format!("{}: {e}", path.display())))?;
+    if event.canonical() != canonical {
+        return Err(Tampered(format!(
+            "{}: the event line is not the proved event {seq}: its fields differ from the proved bytes",
+            path.display()
+        ))
+        .into());
+    }
+    Ok((first.to_owned(), line))
 }
 
 /// `heliosdb --db PATH audit sync --after N --key KEY --out FILE`.
@@ -261,6 +388,7 @@ pub fn sync(
     let mut bytes = Vec::new();
     let summary = match write_batch(db, &key, after, &mut bytes) {
         Err(BatchError::Refused { what }) => return Err(Tampered(what).into()),
+        Err(BatchError::Database(error)) => return Err(error.into()),
         other => other?,
     };
     std::fs::write(file, &bytes).with_context(|| format!("cannot write {}", file.display()))?;
@@ -334,24 +462,6 @@ fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Whether `next` extends `previous` on this ledger.
-fn consistent_with(db: &Database, previous: &Checkpoint, next: &Checkpoint) -> Result<(), String> {
-    if previous.size > next.size {
-        return Err(format!(
-            "it covers {} events, the ledger now holds {}: truncated or rolled back",
-            previous.size, next.size
-        ));
-    }
-    let proof = db
-        .consistency_proof(previous.size, next.size)
-        .map_err(|e| e.to_string())?;
-    if merkle::verify_consistency(previous.size, next.size, &previous.root, &next.root, &proof) {
-        Ok(())
-    } else {
-        Err("the events it covers were changed or rewritten".to_owned())
-    }
-}
-
 /// The verifier key in `pubkey` and the checkpoints in `file` it signed; at least one.
 fn signed_checkpoints(
     pubkey: &Path,
@@ -367,17 +477,27 @@ fn signed_checkpoints(
     Ok((key, checkpoints))
 }
 
-/// After an intact chain: compares the ledger with each checkpoint in `file` signed by
-/// the key in `pubkey`, prints one line per checkpoint, and fails on the first mismatch.
+/// After an intact chain: compares the ledger with each checkpoint signed by the key in
+/// `pubkey` — those in `place` (a file or a directory of checkpoint files), or without
+/// it those stored in `__audit_checkpoints` — prints one line per checkpoint, and fails on
+/// the first mismatch. Every root is recomputed from the stored events in one pass, so
+/// checkpoints that all match are also consistent with each other. A stored note that
+/// names the key but whose signature does not check is reported and fails the run.
 pub fn check_ledger(
     backend: &dyn StorageBackend,
     report: &VerifyReport,
     pubkey: &Path,
-    file: &Path,
+    place: Option<&Path>,
     json: bool,
     out: impl Write,
 ) -> anyhow::Result<()> {
-    let (key, checkpoints) = signed_checkpoints(pubkey, file)?;
+    let (key, checkpoints, refused) = match place {
+        Some(place) => {
+            let (key, checkpoints) = signed_checkpoints(pubkey, place)?;
+            (key, checkpoints, Vec::new())
+        }
+        None => stored_checkpoints(backend, pubkey)?,
+    };
     let verdicts = heliosdb_lite::checkpoint::check(backend, &checkpoints)
         .context("cannot read the ledger to compare with the checkpoints")?;
     report_verdicts(
@@ -386,9 +506,50 @@ pub fn check_ledger(
         report,
         &checkpoints,
         &verdicts,
+        &refused,
         "ledger",
         &format!(", key {}+{:08x}", key.name(), key.id()),
     )
+}
+
+/// The checkpoints stored in `__audit_checkpoints` signed by the key in `pubkey`, and a
+/// message for each stored note that carries a signature of that key's name and id that
+/// does not check (the note was changed or forged). Notes of other keys are skipped.
+fn stored_checkpoints(
+    backend: &dyn StorageBackend,
+    pubkey: &Path,
+) -> anyhow::Result<(VerifierKey, Vec<Checkpoint>, Vec<String>)> {
+    let key = VerifierKey::from_file(pubkey)?;
+    let stored = match backend.snapshot() {
+        Ok(snapshot) => checkpoints::all(&*snapshot),
+        Err(error) => Err(error.into()),
+    }
+    .context("cannot read the checkpoints stored in __audit_checkpoints")?;
+    let mut signed = Vec::new();
+    let mut refused = Vec::new();
+    for row in &stored {
+        let opened = Note::parse(&row.note).and_then(|note| {
+            note.verify(&key)?;
+            Checkpoint::parse_body(note.text())
+        });
+        match opened {
+            Ok(checkpoint) => signed.push(checkpoint),
+            Err(CheckpointError::NotSigned { .. }) => {}
+            Err(error) => refused.push(format!(
+                "stored checkpoint of size {} in __audit_checkpoints: {error}",
+                row.size
+            )),
+        }
+    }
+    if signed.is_empty() && refused.is_empty() {
+        return Err(Tampered(format!(
+            "no checkpoint signed by {}+{:08x} is stored in __audit_checkpoints; pass --checkpoint FILE",
+            key.name(),
+            key.id()
+        ))
+        .into());
+    }
+    Ok((key, signed, refused))
 }
 
 /// After an intact export: compares it with each checkpoint in `file` signed by the key in
@@ -441,18 +602,30 @@ pub fn check_export(
             }
         })
         .collect();
-    report_verdicts(out, json, report, &checkpoints, &verdicts, "export", "")
+    report_verdicts(
+        out,
+        json,
+        report,
+        &checkpoints,
+        &verdicts,
+        &[],
+        "export",
+        "",
+    )
 }
 
-/// Prints a verify report followed by one verdict per checkpoint (or, with `json`, the
-/// report's JSON object with `intact` covering both and a `checkpoints` list), and fails on
-/// the first mismatch. `subject` is what was checked: `ledger` or `export`.
+/// Prints a verify report followed by one verdict per checkpoint and one line per note
+/// `refused` before comparison (or, with `json`, the report's JSON object with `intact`
+/// covering all and a `checkpoints` list, plus `refused`), and fails on the first
+/// refusal or mismatch. `subject` is what was checked: `ledger` or `export`.
+#[allow(clippy::too_many_arguments)]
 fn report_verdicts(
     mut out: impl Write,
     json: bool,
     report: &(impl std::fmt::Display + serde::Serialize),
     checkpoints: &[Checkpoint],
     verdicts: &[Verdict],
+    refused: &[String],
     subject: &str,
     key_note: &str,
 ) -> anyhow::Result<()> {
@@ -465,7 +638,8 @@ fn report_verdicts(
         let mut value = serde_json::to_value(report)?;
         if let Some(object) = value.as_object_mut() {
             let intact = object.get("intact").and_then(serde_json::Value::as_bool) == Some(true)
-                && verdicts.iter().all(Verdict::is_match);
+                && verdicts.iter().all(Verdict::is_match)
+                && refused.is_empty();
             object.insert("intact".to_owned(), intact.into());
             let list: Vec<serde_json::Value> = checkpoints
                 .iter()
@@ -479,6 +653,9 @@ fn report_verdicts(
                 })
                 .collect();
             object.insert("checkpoints".to_owned(), list.into());
+            if !refused.is_empty() {
+                object.insert("refused".to_owned(), refused.into());
+            }
         }
         serde_json::to_writer(&mut out, &value)?;
         writeln!(out)?;
@@ -493,8 +670,14 @@ fn report_verdicts(
                 say(verdict)
             )?;
         }
+        for line in refused {
+            writeln!(out, "{line}")?;
+        }
     }
     out.flush()?;
+    if let Some(first) = refused.first() {
+        return Err(Tampered(first.clone()).into());
+    }
     match checkpoints
         .iter()
         .zip(verdicts)

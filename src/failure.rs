@@ -34,7 +34,8 @@ pub fn describe(error: &anyhow::Error) -> String {
     message
 }
 
-/// [`USER_ERROR`] for a syntax error, for tampering found by verification, for a file
+/// [`USER_ERROR`] for a syntax error, for tampering found by verification or by a signer
+/// (a checkpoint refused as inconsistent with a stored one), for a file
 /// `config check` finds invalid, or when the
 /// first database error in the chain is about the caller's statement or data,
 /// [`SYSTEM_ERROR`] otherwise.
@@ -44,7 +45,10 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
     }) || error
         .chain()
         .find_map(|cause| cause.downcast_ref::<heliosdb_lite::Error>())
-        .is_some_and(heliosdb_lite::Error::is_user_error);
+        .is_some_and(|e| {
+            // A refusal to sign a ledger inconsistent with a stored checkpoint is tampering.
+            e.is_user_error() || matches!(e, heliosdb_lite::Error::CheckpointInconsistent { .. })
+        });
     if user { USER_ERROR } else { SYSTEM_ERROR }
 }
 

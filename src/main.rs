@@ -94,13 +94,15 @@ enum Command {
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
-        /// Also check the ledger against the signed checkpoints in --checkpoint, with this
-        /// verifier key (from `keygen`): catches a cut tail, a rollback to an older copy
-        /// and a rewrite with a recomputed chain.
-        #[arg(long, value_name = "KEYFILE", requires = "checkpoint")]
+        /// Also check the ledger against the checkpoints signed by this verifier key (from
+        /// `keygen`): those in --checkpoint, or without it those stored in
+        /// `__audit_checkpoints`. Checkpoints kept outside the database catch a cut tail, a
+        /// rollback to an older copy and a rewrite with a recomputed chain.
+        #[arg(long, value_name = "KEYFILE")]
         pubkey: Option<PathBuf>,
-        /// File of signed checkpoints (written by `checkpoint --out`).
-        #[arg(long, value_name = "FILE", requires = "pubkey")]
+        /// File of signed checkpoints (written by `checkpoint --out` or the checkpoint
+        /// sink), or a directory of checkpoint files.
+        #[arg(long, value_name = "FILE|DIR", requires = "pubkey")]
         checkpoint: Option<PathBuf>,
     },
     /// Create an Ed25519 key pair for signing checkpoints: PREFIX.key (private, mode 0600)
@@ -114,15 +116,16 @@ enum Command {
         out: PathBuf,
     },
     /// Sign a checkpoint of the database at --db: its size and Merkle root, as a C2SP
-    /// signed note. Exit status 1 when the ledger is not consistent with the last
-    /// checkpoint in --out.
+    /// signed note, also stored in `__audit_checkpoints`. Exit status 1 when the ledger is
+    /// not consistent with the newest stored checkpoint or the last checkpoint in --out.
     Checkpoint {
         /// The private key file (from `keygen`). The database never stores it.
         #[arg(long, value_name = "KEYFILE")]
         key: PathBuf,
-        /// Append the checkpoint to FILE (after proving the ledger consistent with the last
-        /// one there) instead of printing it.
-        #[arg(long, value_name = "FILE")]
+        /// Append the checkpoint to FILE, or write it as its own file into directory DIR
+        /// (an existing directory, or a path ending with `/`), after checking the ledger
+        /// against the last checkpoint there, instead of printing it.
+        #[arg(long, value_name = "FILE|DIR")]
         out: Option<PathBuf>,
     },
     /// Read the audit trail of the database at --db.
@@ -141,11 +144,12 @@ enum Command {
         json: bool,
         /// Also check the export (which must start at seq 1) against the signed
         /// checkpoints in --checkpoint, with this verifier key: lines cut from the end, or
-        /// a file rewritten with a recomputed chain, no longer pass.
-        #[arg(long, value_name = "KEYFILE", requires = "checkpoint")]
+        /// a file rewritten with a recomputed chain, no longer pass. Needs --checkpoint:
+        /// an export carries no stored checkpoints.
+        #[arg(long, value_name = "KEYFILE")]
         pubkey: Option<PathBuf>,
-        /// File of signed checkpoints.
-        #[arg(long, value_name = "FILE", requires = "pubkey")]
+        /// File of signed checkpoints, or a directory of checkpoint files.
+        #[arg(long, value_name = "FILE|DIR", requires = "pubkey")]
         checkpoint: Option<PathBuf>,
     },
     /// Check a proof written by `audit prove`, offline: the checkpoint's signature, the
@@ -157,6 +161,10 @@ enum Command {
         /// The verifier key of the checkpoint's signer.
         #[arg(long, value_name = "KEYFILE")]
         pubkey: PathBuf,
+        /// The event's export line (written by `audit prove` as FILE.json, which is read
+        /// when present): it must be the proved event, and is printed.
+        #[arg(long, value_name = "LINE_FILE")]
+        event: Option<PathBuf>,
         /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
@@ -224,22 +232,22 @@ enum AuditCommand {
         out: Option<PathBuf>,
     },
     /// Write a proof that event SEQ is in a signed checkpoint (C2SP tlog-proof@v1, with
-    /// the event itself), checkable offline with `verify-proof` and the public key.
+    /// the event itself), checkable offline with `verify-proof` and the public key, and
+    /// the event's export line beside it (FILE.json).
     Prove {
         /// The event's seq.
         seq: u64,
-        /// Sign a fresh checkpoint of the whole ledger with this private key...
-        #[arg(
-            long,
-            value_name = "KEYFILE",
-            conflicts_with = "checkpoint",
-            required_unless_present = "checkpoint"
-        )]
+        /// Sign a fresh checkpoint of the whole ledger with this private key (also
+        /// stored)... [default: the newest checkpoint stored in `__audit_checkpoints`
+        /// that covers SEQ]
+        #[arg(long, value_name = "KEYFILE", conflicts_with = "checkpoint")]
         key: Option<PathBuf>,
-        /// ...or prove against the newest checkpoint in FILE that covers SEQ.
-        #[arg(long, value_name = "FILE")]
+        /// ...or prove against the newest checkpoint in FILE (or directory DIR) that
+        /// covers SEQ.
+        #[arg(long, value_name = "FILE|DIR")]
         checkpoint: Option<PathBuf>,
-        /// Where to write the proof (`.tlog-proof`).
+        /// Where to write the proof (`.tlog-proof`); the event's export line goes to
+        /// FILE.json.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
@@ -365,11 +373,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }) => audit_cmd::verify(
             required_db(&cli, "verify"),
             *json,
-            pubkey.as_deref().zip(checkpoint.as_deref()),
+            pubkey.as_deref(),
+            checkpoint.as_deref(),
             io::stdout().lock(),
         ),
-        Some(Command::VerifyProof { file, pubkey, json }) => {
-            checkpoint_cmd::verify_proof(file, pubkey, *json, io::stdout().lock())
+        Some(Command::VerifyProof {
+            file,
+            pubkey,
+            event,
+            json,
+        }) => {
+            checkpoint_cmd::verify_proof(file, pubkey, event.as_deref(), *json, io::stdout().lock())
         }
         Some(Command::VerifyBatch {
             file,
@@ -466,6 +480,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .error(
                         ErrorKind::ArgumentConflict,
                         "verify-export reads only the export file; it takes no --db",
+                    )
+                    .exit();
+            }
+            if pubkey.is_some() && checkpoint.is_none() {
+                Cli::command()
+                    .error(
+                        ErrorKind::MissingRequiredArgument,
+                        "verify-export --pubkey needs --checkpoint FILE: an export carries no stored checkpoints (only `verify --db` reads those)",
                     )
                     .exit();
             }

@@ -1,12 +1,13 @@
 //! The `checkpoint` sink configured in `heliosdb.toml`: it signs every N events, after T
 //! seconds while events wait, and on close; its checkpoints verify against the ledger and
 //! extend each other across restarts; after the ledger is cut behind the engine's back it
-//! refuses to sign; the key can come from the environment.
+//! refuses to sign; the key can come from the environment; with `dir` it writes one file
+//! per checkpoint, which every command that reads checkpoints accepts.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use common::{assert_exit, path, stderr};
+use common::{assert_exit, heliosdb, heliosdb_on, path, sink_error, stderr, stdout};
 use heliosdb_lite::checkpoint::{Checkpoint, SignerKey, Verdict, check, parse_notes};
 use heliosdb_lite::engine::audit::Head;
 use heliosdb_lite::engine::backend::{Durability, StorageBackend, WriteBatch};
@@ -192,4 +193,160 @@ fn the_key_can_come_from_the_environment() {
     let list = checkpoints(dir.path(), &key);
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0].size, 1);
+}
+
+#[test]
+fn a_directory_gets_one_file_per_checkpoint_and_every_reader_takes_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = SignerKey::generate("sink-test").expect("key");
+    let (private, public) = key
+        .write_files(dir.path().join("keys/device"))
+        .expect("key files");
+    let db_dir = dir.path().join("db");
+    std::fs::create_dir(&db_dir).expect("db dir");
+    std::fs::write(
+        db_dir.join("heliosdb.toml"),
+        "[[audit.sinks]]\nkind = \"checkpoint\"\nkey = \"../keys/device.key\"\ndir = \"../cps\"\nevery_events = 5\nevery_seconds = 3600\n",
+    )
+    .expect("config");
+    let cps = dir.path().join("cps");
+    let names = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&cps)
+            .expect("the directory")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    {
+        let db = Database::open(&db_dir).expect("open");
+        insert(&db, 0..11); // 12 events
+    }
+    assert_eq!(
+        names(),
+        [
+            "00000000000000000005.checkpoint",
+            "00000000000000000010.checkpoint",
+            "00000000000000000012.checkpoint"
+        ],
+        "one whole file per checkpoint, no temporary file left"
+    );
+    let text = std::fs::read_to_string(cps.join("00000000000000000010.checkpoint")).expect("file");
+    let notes = parse_notes(&text).expect("notes");
+    assert_eq!(notes.len(), 1);
+    notes[0].verify(&key.verifier()).expect("signed");
+    assert_eq!(
+        Checkpoint::parse_body(notes[0].text()).expect("body").size,
+        10
+    );
+
+    // Across a restart the sink resumes from the directory's last checkpoint.
+    {
+        let db = Database::open(&db_dir).expect("reopen");
+        insert(&db, 11..13);
+    }
+    assert_eq!(
+        names().last().map(String::as_str),
+        Some("00000000000000000015.checkpoint")
+    );
+
+    // Every reader takes the directory.
+    let output = heliosdb_on(
+        &db_dir,
+        &[
+            "verify",
+            "--pubkey",
+            path(&public),
+            "--checkpoint",
+            path(&cps),
+        ],
+    );
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output).matches("the ledger matches it").count(), 4);
+    let output = heliosdb_on(
+        &db_dir,
+        &["checkpoint", "--key", path(&private), "--out", path(&cps)],
+    );
+    assert_exit(&output, 0);
+    assert!(
+        stdout(&output).contains("written to"),
+        "{}",
+        stdout(&output)
+    );
+    let proof = dir.path().join("e2.tlog-proof");
+    let output = heliosdb_on(
+        &db_dir,
+        &[
+            "audit",
+            "prove",
+            "2",
+            "--checkpoint",
+            path(&cps),
+            "--out",
+            path(&proof),
+        ],
+    );
+    assert_exit(&output, 0);
+    assert_exit(
+        &heliosdb(&["verify-proof", path(&proof), "--pubkey", path(&public)]),
+        0,
+    );
+    let export = dir.path().join("export.jsonl");
+    assert_exit(
+        &heliosdb_on(&db_dir, &["audit", "export", "--out", path(&export)]),
+        0,
+    );
+    let output = heliosdb(&[
+        "verify-export",
+        path(&export),
+        "--pubkey",
+        path(&public),
+        "--checkpoint",
+        path(&cps),
+    ]);
+    assert_exit(&output, 0);
+    // `--out DIR/` creates the directory.
+    let fresh = format!("{}/", dir.path().join("fresh").display());
+    assert_exit(
+        &heliosdb_on(
+            &db_dir,
+            &["checkpoint", "--key", path(&private), "--out", &fresh],
+        ),
+        0,
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("fresh"))
+            .expect("made")
+            .count(),
+        1
+    );
+
+    // The sink's own resume check reads the directory: after a cut it refuses.
+    let last = names().len();
+    {
+        let backend = FjallBackend::open(&db_dir).expect("backend");
+        let value = backend
+            .snapshot()
+            .expect("snapshot")
+            .get("audit", &3u64.to_be_bytes())
+            .expect("read")
+            .expect("record 3");
+        let chain: [u8; 32] = value[value.len() - 32..].try_into().expect("hash");
+        let mut batch = WriteBatch::new();
+        for seq in 4..=20u64 {
+            batch.delete("audit", seq.to_be_bytes());
+        }
+        batch.put(
+            "catalog",
+            b"audit/head".to_vec(),
+            Head { seq: 3, chain }.encode(),
+        );
+        backend.commit(batch, Durability::Sync).expect("cut");
+    }
+    let db = Database::open(&db_dir).expect("reopen");
+    let error = sink_error(&db);
+    assert!(error.contains("refusing to sign"), "{error}");
+    assert!(error.contains("cps (size 15)"), "{error}");
+    drop(db);
+    assert_eq!(names().len(), last, "nothing more was signed");
 }

@@ -1,18 +1,23 @@
 //! The attacks a hash chain alone cannot see — a cut tail, a rollback to an older copy of
 //! the database, a rewrite with a recomputed chain (`audit_tamper.rs` shows `verify`
 //! passing after each) — are caught against a signed checkpoint taken before the attack,
-//! by the library and by `heliosdb verify --pubkey --checkpoint`, and `heliosdb checkpoint`
-//! refuses to sign a ledger inconsistent with its last checkpoint.
+//! by the library and by `heliosdb verify --pubkey [--checkpoint]` and `verify-export`; a
+//! checkpoint of another database is recognised; and no signer (`heliosdb checkpoint`,
+//! `audit prove --key`, `audit sync`, the checkpoint sink, the library) signs a ledger
+//! inconsistent with the newest stored checkpoint or the last one in its file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use common::{assert_exit, heliosdb, path, stderr, stdout};
-use heliosdb_lite::checkpoint::{Checkpoint, SignerKey, Verdict, check};
+use common::{
+    assert_exit, assert_fails_with, heliosdb, heliosdb_on, path, sink_error, stderr, stdout,
+};
+use heliosdb_lite::checkpoint::{Checkpoint, CheckpointSink, SignerKey, Verdict, check};
 use heliosdb_lite::engine::audit::{self, AuditEvent, Head, chain_hash, leaf_hash};
 use heliosdb_lite::engine::backend::{Durability, StorageBackend, WriteBatch};
-use heliosdb_lite::{Database, FjallBackend, SessionInfo, params};
-use std::path::Path;
+use heliosdb_lite::{Database, Error, FjallBackend, SessionInfo, params};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 const KS_AUDIT: &str = "audit";
 const KS_AUDIT_INDEX: &str = "audit_idx";
@@ -188,6 +193,21 @@ fn a_rewrite_with_a_recomputed_chain_is_caught() {
         ..checkpoint
     };
     assert_eq!(verdict_of(dir.path(), &early), Verdict::Matches);
+}
+
+#[test]
+fn a_rewrite_after_a_checkpoint_is_caught_only_by_a_later_one() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = SignerKey::generate("test").expect("key");
+    write(dir.path(), 0..8);
+    let early = take_checkpoint(dir.path(), &key);
+    write(dir.path(), 8..20);
+    let late = take_checkpoint(dir.path(), &key);
+    // Rewrite an event after the early checkpoint's size: its first events are unchanged,
+    // so it still matches; the later checkpoint covers the rewritten event and does not.
+    rewrite_from(dir.path(), early.size + 3);
+    assert_eq!(compare(dir.path(), &early), (true, Verdict::Matches));
+    assert_eq!(compare(dir.path(), &late), (true, Verdict::RootMismatch));
 }
 
 fn verdict_of(dir: &Path, checkpoint: &Checkpoint) -> Verdict {
@@ -443,4 +463,516 @@ fn sync_batches_are_written_and_checked_by_the_command_line() {
         "{}",
         stderr(&output)
     );
+}
+
+/// Deletes every stored Merkle node: the database rebuilds its tree from the (rewritten)
+/// records when it opens, so the stored tree agrees with them again.
+fn drop_tree(dir: &Path) {
+    let backend = FjallBackend::open(dir).expect("backend");
+    let keys: Vec<Vec<u8>> = backend
+        .snapshot()
+        .expect("snapshot")
+        .range(
+            "audit_tree",
+            std::ops::Bound::Unbounded,
+            std::ops::Bound::Unbounded,
+            heliosdb_lite::engine::backend::Direction::Forward,
+        )
+        .expect("range")
+        .map(|entry| entry.expect("entry").0)
+        .collect();
+    let mut batch = WriteBatch::new();
+    for key in keys {
+        batch.delete("audit_tree", key);
+    }
+    backend.commit(batch, Durability::Sync).expect("write");
+}
+
+/// A database directory and a key pair, for the command line.
+struct Site {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+    private: PathBuf,
+    public: PathBuf,
+}
+
+impl Site {
+    fn new() -> Site {
+        let dir = tempfile::tempdir().expect("dir");
+        let (private, public) = SignerKey::generate("ward-7")
+            .expect("key")
+            .write_files(dir.path().join("ward"))
+            .expect("key files");
+        Site {
+            db: dir.path().join("db"),
+            dir,
+            private,
+            public,
+        }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        heliosdb_on(&self.db, args)
+    }
+
+    /// `checkpoint --key KEY [--out PLACE]`.
+    fn sign(&self, place: Option<&Path>) -> std::process::Output {
+        let mut args = vec!["checkpoint", "--key", path(&self.private)];
+        if let Some(place) = place {
+            args.extend(["--out", path(place)]);
+        }
+        self.run(&args)
+    }
+
+    /// `verify --pubkey PUB [--checkpoint PLACE]`.
+    fn verify(&self, place: Option<&Path>) -> std::process::Output {
+        let mut args = vec!["verify", "--pubkey", path(&self.public)];
+        if let Some(place) = place {
+            args.extend(["--checkpoint", path(place)]);
+        }
+        self.run(&args)
+    }
+
+    fn key(&self) -> SignerKey {
+        SignerKey::from_file(&self.private).expect("key")
+    }
+
+    fn stored_size(&self) -> u64 {
+        Database::open(&self.db)
+            .expect("open")
+            .latest_checkpoint()
+            .expect("read")
+            .expect("a stored checkpoint")
+            .size
+    }
+}
+
+/// Every way to sign refuses, naming the newest stored checkpoint's size, and nothing is
+/// signed, stored or written.
+fn every_signer_refuses(site: &Site, stored_size: u64) {
+    let needle =
+        format!("not consistent with the newest stored checkpoint, of {stored_size} events");
+    // The library.
+    {
+        let db = Database::open(&site.db).expect("open");
+        let (size, root) = db.audit_root();
+        match db.checkpoint_root(size) {
+            Err(Error::CheckpointInconsistent {
+                stored_size: stored,
+                size: asked,
+                ..
+            }) => assert_eq!((stored, asked), (stored_size, size)),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        let key = site.key();
+        let checkpoint = Checkpoint::new(&db.database_id(), size, root);
+        let note = checkpoint.sign(&key).expect("sign");
+        let error = db
+            .record_checkpoint(&checkpoint.to_stored(&key, &note, 0))
+            .expect_err("refused");
+        assert!(error.to_string().contains(&needle), "{error}");
+        assert_eq!(
+            db.latest_checkpoint().expect("read").expect("kept").size,
+            stored_size
+        );
+    }
+    // The command line: exit status 1, the reason, and no file written.
+    let out = site.file("fresh.checkpoints");
+    let proof = site.file("event-3.tlog-proof");
+    let batch = site.file("all.batch.gz");
+    let private = path(&site.private);
+    for output in [
+        site.sign(None),
+        site.sign(Some(&out)),
+        site.run(&[
+            "audit",
+            "prove",
+            "3",
+            "--key",
+            private,
+            "--out",
+            path(&proof),
+        ]),
+        site.run(&["audit", "sync", "--key", private, "--out", path(&batch)]),
+    ] {
+        assert_fails_with(&output, 1, &[&needle]);
+    }
+    assert!(!out.exists() && !proof.exists() && !batch.exists());
+    // The checkpoint sink: it reports the refusal and writes nothing.
+    let sink_file = site.file("sink.checkpoints");
+    let db = Database::open(&site.db).expect("open");
+    db.attach_sink(Box::new(CheckpointSink::new(
+        site.key(),
+        &sink_file,
+        1,
+        Duration::from_secs(3600),
+    )))
+    .expect("attach");
+    write_with(&db, 500..502);
+    let error = sink_error(&db);
+    assert!(error.contains(&needle), "{error}");
+    drop(db);
+    assert!(!sink_file.exists(), "the sink signed nothing");
+    assert_eq!(site.stored_size(), stored_size);
+}
+
+fn write_with(db: &Database, rows: std::ops::Range<i64>) {
+    let mut s = db.session(SessionInfo::new("clerk"));
+    for id in rows {
+        s.execute("INSERT INTO t VALUES ($1, 'y')", &params![id])
+            .expect("insert");
+    }
+}
+
+#[test]
+fn no_signer_signs_after_a_rewrite_under_a_stored_checkpoint() {
+    let site = Site::new();
+    write(&site.db, 0..12);
+    // The good path: sign, extend, check against the stored checkpoints.
+    let output = site.sign(None);
+    assert_exit(&output, 0);
+    assert!(
+        stdout(&output).contains("\n— ward-7 "),
+        "{}",
+        stdout(&output)
+    );
+    write(&site.db, 12..15);
+    assert_exit(&site.sign(None), 0);
+    let stored_size = site.stored_size();
+    let output = site.verify(None);
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output).matches("the ledger matches it").count(), 2);
+
+    // Rewrite event 5 with a recomputed chain, and let the database rebuild its Merkle
+    // tree from the rewritten records: the chain and the tree agree with the records, only
+    // the stored checkpoint's root does not.
+    rewrite_from(&site.db, 5);
+    drop_tree(&site.db);
+    let output = site.verify(None);
+    assert_fails_with(
+        &output,
+        1,
+        &["does not match the checkpoint of size", "differs"],
+    );
+    assert!(stdout(&output).contains("intact"), "the chain alone passes");
+    every_signer_refuses(&site, stored_size);
+}
+
+#[test]
+fn no_signer_signs_after_the_ledger_was_rolled_back() {
+    let site = Site::new();
+    write(&site.db, 0..12);
+    assert_exit(&site.sign(None), 0);
+    let stored_size = site.stored_size();
+    // The ledger rewound by four events (the stored checkpoints kept): nothing may be
+    // signed, shorter or refilled.
+    cut_tail(&site.db, 4);
+    let output = site.sign(None);
+    assert_fails_with(
+        &output,
+        1,
+        &[&format!(
+            "of {stored_size} events: the ledger holds only {} events",
+            stored_size - 4
+        )],
+    );
+    write(&site.db, 100..110);
+    every_signer_refuses(&site, stored_size);
+}
+
+#[test]
+fn verify_without_a_checkpoint_file_checks_the_stored_checkpoints() {
+    let site = Site::new();
+    write(&site.db, 0..6);
+    let key = site.key();
+    let name = format!("{}+{:08x}", key.name(), key.id());
+    let output = site.verify(None);
+    assert_fails_with(
+        &output,
+        1,
+        &[&format!(
+            "no checkpoint signed by {name} is stored in __audit_checkpoints; pass --checkpoint FILE"
+        )],
+    );
+    assert_exit(&site.sign(None), 0);
+    write(&site.db, 6..9);
+    assert_exit(&site.sign(None), 0);
+    // A checkpoint by another key is stored too: not this key's, so not checked.
+    let other = site.dir.path().join("other");
+    let (other_private, _) = SignerKey::generate("other")
+        .expect("key")
+        .write_files(&other)
+        .expect("files");
+    write(&site.db, 9..10);
+    assert_exit(&site.run(&["checkpoint", "--key", path(&other_private)]), 0);
+    let output = site.verify(None);
+    assert_exit(&output, 0);
+    assert_eq!(
+        stdout(&output).matches("the ledger matches it").count(),
+        2,
+        "{}",
+        stdout(&output)
+    );
+    assert!(stdout(&output).contains(&format!("key {name}")));
+    let output = site.run(&["verify", "--json", "--pubkey", path(&site.public)]);
+    assert_exit(&output, 0);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
+    assert_eq!(report["intact"], true);
+    assert_eq!(report["checkpoints"].as_array().expect("list").len(), 2);
+
+    // A stored note changed in place: its signature no longer checks, and verify says so.
+    let first = {
+        let db = Database::open(&site.db).expect("open");
+        db.checkpoints().expect("read").remove(0)
+    };
+    {
+        let backend = FjallBackend::open(&site.db).expect("backend");
+        let mut forged = first.clone();
+        forged.note = first.note.replacen(
+            &format!("\n{}\n", first.size),
+            &format!("\n{}\n", first.size - 1),
+            1,
+        );
+        let mut batch = WriteBatch::new();
+        batch.put(
+            "audit_checkpoints",
+            first.size.to_be_bytes(),
+            forged.encode(),
+        );
+        backend.commit(batch, Durability::Sync).expect("write");
+    }
+    let output = site.verify(None);
+    assert_fails_with(
+        &output,
+        1,
+        &[
+            &format!(
+                "stored checkpoint of size {} in __audit_checkpoints",
+                first.size
+            ),
+            "does not match the text",
+        ],
+    );
+
+    // An export has no stored checkpoints: verify-export says --checkpoint is needed.
+    let export = site.file("export.jsonl");
+    assert_exit(&site.run(&["audit", "export", "--out", path(&export)]), 0);
+    let output = heliosdb(&[
+        "verify-export",
+        path(&export),
+        "--pubkey",
+        path(&site.public),
+    ]);
+    assert_fails_with(
+        &output,
+        2,
+        &[
+            "verify-export --pubkey needs --checkpoint FILE: an export carries no stored checkpoints",
+        ],
+    );
+}
+
+#[test]
+fn the_command_line_catches_a_rollback_a_rewrite_and_a_foreign_checkpoint() {
+    // A rollback to an older copy of the whole database directory: its stored checkpoints
+    // roll back with it, the file kept outside does not.
+    let site = Site::new();
+    let file = site.file("checkpoints.txt");
+    let old = site.file("old-copy");
+    write(&site.db, 0..10);
+    copy_dir(&site.db, &old);
+    write(&site.db, 10..20);
+    assert_exit(&site.sign(Some(&file)), 0);
+    std::fs::remove_dir_all(&site.db).expect("remove");
+    copy_dir(&old, &site.db);
+    let output = site.verify(Some(&file));
+    assert_fails_with(
+        &output,
+        1,
+        &[
+            "does not match the checkpoint of size",
+            "its tail was cut or the database was rolled back",
+        ],
+    );
+    assert!(stdout(&output).contains("intact"), "the chain alone passes");
+    assert_fails_with(
+        &site.sign(Some(&file)),
+        1,
+        &[
+            "refusing to sign: the ledger is not consistent with the last checkpoint in",
+            "its tail was cut or it was rolled back",
+        ],
+    );
+    // Refilled past the checkpoint's size, it is still caught, and still refused.
+    write(&site.db, 100..130);
+    assert_fails_with(
+        &site.verify(Some(&file)),
+        1,
+        &["the Merkle root of the stored events differs"],
+    );
+    assert_fails_with(&site.sign(Some(&file)), 1, &["changed or rewritten"]);
+    // The sink that keeps its checkpoints in that file refuses too.
+    {
+        let db = Database::open(&site.db).expect("open");
+        db.attach_sink(Box::new(CheckpointSink::new(
+            site.key(),
+            &file,
+            1,
+            Duration::from_secs(3600),
+        )))
+        .expect("attach");
+        write_with(&db, 900..901);
+        let error = sink_error(&db);
+        assert!(
+            error.contains(
+                "refusing to sign: the ledger is not consistent with the last checkpoint"
+            ),
+            "{error}"
+        );
+    }
+
+    // A rewrite with a recomputed chain, in the database and in an export of it.
+    let site = Site::new();
+    let file = site.file("checkpoints.txt");
+    write(&site.db, 0..20);
+    assert_exit(&site.sign(Some(&file)), 0);
+    rewrite_from(&site.db, 7);
+    let output = site.verify(Some(&file));
+    assert_fails_with(
+        &output,
+        1,
+        &["the Merkle root of the stored events differs"],
+    );
+    assert!(stdout(&output).contains("intact"), "the chain alone passes");
+    assert_fails_with(
+        &site.sign(Some(&file)),
+        1,
+        &[
+            "refusing to sign: the ledger is not consistent with the last checkpoint in",
+            "rewritten",
+        ],
+    );
+    let export = site.file("rewritten.jsonl");
+    assert_exit(&site.run(&["audit", "export", "--out", path(&export)]), 0);
+    let output = heliosdb(&[
+        "verify-export",
+        path(&export),
+        "--pubkey",
+        path(&site.public),
+        "--checkpoint",
+        path(&file),
+    ]);
+    assert_fails_with(
+        &output,
+        1,
+        &[
+            "the export does not match the checkpoint of size",
+            "the Merkle root of the stored events differs",
+        ],
+    );
+    assert!(
+        stdout(&output).contains("intact"),
+        "the export's chain alone passes"
+    );
+
+    // A checkpoint of another database is named as such.
+    let other = Site::new();
+    write(&other.db, 0..3);
+    let output = heliosdb_on(
+        &other.db,
+        &[
+            "verify",
+            "--pubkey",
+            path(&site.public),
+            "--checkpoint",
+            path(&file),
+        ],
+    );
+    assert_fails_with(&output, 1, &["it is a checkpoint of another database"]);
+}
+
+#[test]
+fn proofs_come_from_the_stored_checkpoints_and_carry_the_event_line() {
+    let site = Site::new();
+    write(&site.db, 0..8);
+    let proof = site.file("event-3.tlog-proof");
+    let line_file = site.file("event-3.tlog-proof.json");
+    let prove = |seq: &str, extra: &[&str], out: &Path| {
+        let mut args = vec!["audit", "prove", seq];
+        args.extend_from_slice(extra);
+        args.extend(["--out", path(out)]);
+        site.run(&args)
+    };
+    assert_fails_with(
+        &prove("3", &[], &proof),
+        2,
+        &["no checkpoint stored in __audit_checkpoints covers seq 3"],
+    );
+    // Without a key option: the newest stored checkpoint that covers the event.
+    assert_exit(&site.sign(None), 0);
+    let output = prove("3", &[], &proof);
+    assert_exit(&output, 0);
+    assert!(
+        stdout(&output).contains("(__audit_checkpoints)"),
+        "{}",
+        stdout(&output)
+    );
+    let exported = site.run(&["audit", "export", "--from", "3", "--to", "3"]);
+    assert_exit(&exported, 0);
+    let line = std::fs::read_to_string(&line_file).expect("the event line");
+    assert_eq!(line, stdout(&exported), "the same line as `audit export`");
+    let verify_proof = |extra: &[&str]| {
+        let mut args = vec!["verify-proof", path(&proof), "--pubkey", path(&site.public)];
+        args.extend_from_slice(extra);
+        heliosdb(&args)
+    };
+    let output = verify_proof(&[]);
+    assert_exit(&output, 0);
+    assert!(
+        stdout(&output).starts_with("valid: event 3 (INSERT by clerk"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(stdout(&output).contains(line.trim()), "the line is printed");
+    let output = verify_proof(&["--json"]);
+    assert_exit(&output, 0);
+    let value: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
+    assert_eq!(value["valid"], true);
+    assert_eq!(value["event"]["seq"], 3);
+    assert_eq!(value["event"]["user"], "clerk");
+
+    // With --key: a fresh checkpoint, stored.
+    let fresh = site.file("event-4.tlog-proof");
+    write(&site.db, 8..9);
+    let output = prove("4", &["--key", path(&site.private)], &fresh);
+    assert_exit(&output, 0);
+    assert_eq!(
+        site.stored_size(),
+        11,
+        "CREATE, 9 INSERTs and the CREATE IF NOT EXISTS"
+    );
+    assert_exit(
+        &heliosdb(&["verify-proof", path(&fresh), "--pubkey", path(&site.public)]),
+        0,
+    );
+
+    // An event line that is not the proved event is refused: changed, or another event's.
+    std::fs::write(&line_file, line.replace("\"clerk\"", "\"mallory\"")).expect("write");
+    assert_fails_with(
+        &verify_proof(&[]),
+        1,
+        &["the event line is not the proved event 3"],
+    );
+    let other_line = site.file("event-4.tlog-proof.json");
+    assert_fails_with(
+        &verify_proof(&["--event", path(&other_line)]),
+        1,
+        &["the event line is not the proved event 3"],
+    );
+    std::fs::remove_file(&line_file).expect("remove");
+    assert_exit(&verify_proof(&[]), 0);
 }

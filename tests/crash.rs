@@ -1,12 +1,14 @@
 //! Crash durability: a child process commits numbered transactions in a loop on fjall and is
 //! killed with SIGKILL at random moments. After every kill the database reopens with every
-//! acknowledged transaction present and no transaction half-applied.
+//! acknowledged transaction present, no transaction half-applied, and the stored Merkle
+//! tree in step with the ledger's records.
 //!
 //! The child is this same test binary, re-run with `CRASH_CHILD_DIR` set.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
+use heliosdb_lite::engine::audit::tree;
 use heliosdb_lite::{Database, SessionInfo, params};
 use rand::Rng;
 
@@ -90,6 +92,25 @@ fn kill_nine_loses_no_acknowledged_commit() {
 
         // Reopen and check: every acknowledged transaction is there, whole.
         let db = Database::open(dir.path()).expect("reopen after kill");
+        // The stored Merkle tree is in step with the ledger: the root the database keeps
+        // at its size, and the root from stored nodes at a size inside it, equal the roots
+        // recomputed from the stored records alone.
+        let (size, root) = db.audit_root();
+        assert_eq!(
+            size,
+            db.audit_head().seq,
+            "round {round}: tree and ledger sizes"
+        );
+        let half = size / 2;
+        let recomputed = tree::roots_from_records(db.backend(), &[half, size]).expect("records");
+        assert_eq!(
+            recomputed,
+            [
+                Some(db.audit_root_at(half).expect("root at half")),
+                Some(root)
+            ],
+            "round {round}: the stored tree is not the tree of the stored records"
+        );
         let mut s = db.session(SessionInfo::new("checker"));
         let ledger = s
             .query("SELECT n FROM ledger ORDER BY n", &[])

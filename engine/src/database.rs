@@ -136,7 +136,25 @@ pub(crate) struct Core {
     ledger: Mutex<LedgerState>,
     /// The head seq for follower sinks to wait on; advanced after each commit.
     signal: Arc<HeadSignal>,
+    /// Held while a checkpoint is checked and stored: the newest stored checkpoint cannot
+    /// change under the check.
+    checkpointing: Mutex<()>,
+    /// The tree rebuilt from the stored records by checkpoint checks, so that each check
+    /// hashes only the events sealed since the last one. Sealed records change only
+    /// through this process while it holds the database open, and never after sealing.
+    records_tree: Mutex<Option<RecordsTree>>,
 }
+
+/// A Merkle frontier recomputed from the stored records, and the roots it passed through
+/// that checks asked for.
+struct RecordsTree {
+    frontier: Frontier,
+    roots: std::collections::BTreeMap<u64, ledger::Hash>,
+}
+
+/// Roots a [`RecordsTree`] remembers (the checks ask for the newest stored checkpoint's
+/// size and the next one's).
+const REMEMBERED_ROOTS: usize = 16;
 
 /// What sealing needs from the last commit.
 struct LedgerState {
@@ -300,8 +318,132 @@ impl Core {
         Ok(events[0].seq)
     }
 
-    /// Stores a signed checkpoint after checking that `root` is this ledger's Merkle root
-    /// at `size`. Returns false when a checkpoint of that size is already stored.
+    /// The Merkle roots at `sizes` (sorted, deduplicated) recomputed from the stored
+    /// records — never from stored nodes or the frontier; `None` beyond the last record.
+    fn roots_from_records(&self, sizes: &[u64]) -> Result<Vec<Option<ledger::Hash>>> {
+        let mut cache = self.records_tree.lock();
+        let snapshot = self.backend.snapshot()?;
+        // After pruning, the kept records extend the anchor's frontier; a prune since the
+        // last check removed records the cached frontier had not reached yet.
+        let anchor = prune::load_anchor(&*snapshot)?.map(|a| a.frontier);
+        let behind_anchor = |cached: &RecordsTree| {
+            anchor
+                .as_ref()
+                .is_some_and(|a| a.size() > cached.frontier.size())
+        };
+        if cache.as_ref().is_none_or(behind_anchor) {
+            *cache = Some(RecordsTree {
+                frontier: anchor.clone().unwrap_or_default(),
+                roots: std::collections::BTreeMap::new(),
+            });
+        }
+        let Some(tree_cache) = cache.as_mut() else {
+            return Err(Error::Internal("the records tree is not set".to_owned()));
+        };
+        let missing: Vec<u64> = sizes
+            .iter()
+            .copied()
+            .filter(|size| !tree_cache.roots.contains_key(size))
+            .collect();
+        if missing
+            .iter()
+            .any(|size| *size < tree_cache.frontier.size())
+        {
+            drop(snapshot);
+            return tree::roots_from_records(&*self.backend, sizes);
+        }
+        let found = tree::extend_from_records(&*snapshot, &mut tree_cache.frontier, &missing)?;
+        for (size, root) in missing.iter().zip(found) {
+            if let Some(root) = root {
+                tree_cache.roots.insert(*size, root);
+            }
+        }
+        while tree_cache.roots.len() > REMEMBERED_ROOTS {
+            tree_cache.roots.pop_first();
+        }
+        Ok(sizes
+            .iter()
+            .map(|size| tree_cache.roots.get(size).copied())
+            .collect())
+    }
+
+    /// The root a checkpoint of the first `size` events signs, recomputed from the stored
+    /// records, once it is known that such a checkpoint extends the newest one stored:
+    /// the root recomputed from the records at that one's size must be the root it signed
+    /// ([`Error::CheckpointInconsistent`] otherwise). The stored tree must agree too, or
+    /// proofs built from it would not check.
+    pub(crate) fn checkpoint_root(&self, size: u64) -> Result<ledger::Hash> {
+        let (tree_size, tree_root) = {
+            let state = self.ledger.lock();
+            (state.frontier.size(), state.frontier.root())
+        };
+        if size == 0 || size > tree_size {
+            return Err(Error::CheckpointRefused(format!(
+                "it covers {size} events; the ledger holds {tree_size}"
+            )));
+        }
+        let snapshot = self.backend.snapshot()?;
+        let newest = checkpoints::latest(&*snapshot)?;
+        let mut sizes = vec![size];
+        if let Some(newest) = &newest {
+            sizes.push(newest.size);
+        }
+        sizes.sort_unstable();
+        sizes.dedup();
+        let roots = self.roots_from_records(&sizes)?;
+        let root_at = |at: u64| {
+            sizes
+                .binary_search(&at)
+                .ok()
+                .and_then(|i| roots.get(i).copied().flatten())
+        };
+        if let Some(newest) = newest {
+            let inconsistent = |why: String| Error::CheckpointInconsistent {
+                stored_size: newest.size,
+                size,
+                why,
+            };
+            match root_at(newest.size) {
+                None => {
+                    return Err(inconsistent(format!(
+                        "the ledger holds only {tree_size} events: its tail was cut or it was rolled back"
+                    )));
+                }
+                Some(root) if root != newest.root => {
+                    return Err(inconsistent(format!(
+                        "the root recomputed from the stored events at {} is {}, the signed one is {}: events it covers were changed, removed or rewritten",
+                        newest.size,
+                        crate::error::hex(&root),
+                        crate::error::hex(&newest.root)
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        let root = root_at(size).ok_or_else(|| {
+            Error::Integrity(format!(
+                "the ledger head says {tree_size} events, but event records up to {size} are missing (run verify)"
+            ))
+        })?;
+        let stored = if size == tree_size {
+            tree_root
+        } else {
+            tree::root_at(&*snapshot, size, tree_size)?
+        };
+        if stored != root {
+            return Err(Error::CheckpointRefused(format!(
+                "the stored Merkle tree's root at {size} events is {}, the root recomputed from the stored events is {} (run verify)",
+                crate::error::hex(&stored),
+                crate::error::hex(&root)
+            )));
+        }
+        Ok(root)
+    }
+
+    /// Stores a signed checkpoint after checking that it extends the newest one stored and
+    /// that `root` is this ledger's Merkle root at `size`, recomputed from the records
+    /// ([`Core::checkpoint_root`]). Returns false when a checkpoint of that size is
+    /// already stored.
     pub(crate) fn store_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<bool> {
         let expected_origin = format!("heliosdb/{}", crate::error::hex(&self.database_id));
         if checkpoint.origin != expected_origin {
@@ -313,21 +455,8 @@ impl Core {
         if self.poisoned.load(Ordering::Acquire) {
             return Err(StorageError::Poisoned.into());
         }
-        // The ledger lock keeps the tree still while the root is compared and stored.
-        let state = self.ledger.lock();
-        let tree_size = state.frontier.size();
-        if checkpoint.size == 0 || checkpoint.size > tree_size {
-            return Err(Error::CheckpointRefused(format!(
-                "it covers {} events; the ledger holds {tree_size}",
-                checkpoint.size
-            )));
-        }
-        let snapshot = self.backend.snapshot()?;
-        let root = if checkpoint.size == tree_size {
-            state.frontier.root()
-        } else {
-            tree::root_at(&*snapshot, checkpoint.size, tree_size)?
-        };
+        let _serial = self.checkpointing.lock();
+        let root = self.checkpoint_root(checkpoint.size)?;
         if root != checkpoint.root {
             return Err(Error::CheckpointRefused(format!(
                 "its root for {} events is {}, the ledger's is {} (run verify)",
@@ -336,6 +465,7 @@ impl Core {
                 crate::error::hex(&root)
             )));
         }
+        let snapshot = self.backend.snapshot()?;
         if checkpoints::get(&*snapshot, checkpoint.size)?.is_some() {
             return Ok(false);
         }
@@ -425,6 +555,8 @@ impl Database {
             database_id,
             ledger: Mutex::new(LedgerState { head, frontier }),
             signal: Arc::new(HeadSignal::new(head.seq)),
+            checkpointing: Mutex::new(()),
+            records_tree: Mutex::new(None),
         });
         let syncer = match core.options.durability {
             DurabilityMode::Group { interval } => {
@@ -527,11 +659,29 @@ impl Database {
         tree::consistency_proof(&*snapshot, old_size, new_size, tree_size)
     }
 
+    /// The Merkle root a checkpoint of the first `size` events must sign, recomputed from
+    /// the stored records (not from the stored tree), after checking that such a
+    /// checkpoint extends the newest one in `__audit_checkpoints`: the root recomputed
+    /// from the records at that one's size must be the one it signed. Refused with
+    /// [`Error::CheckpointInconsistent`] (naming both sizes) after the ledger was cut,
+    /// rolled back or rewritten under a stored checkpoint, and with
+    /// [`Error::CheckpointRefused`] when the stored tree disagrees with the records. Every
+    /// signer calls this before signing; [`Database::record_checkpoint`] checks again.
+    ///
+    /// The first call after opening hashes every stored event once; later calls hash only
+    /// the events sealed since.
+    pub fn checkpoint_root(&self, size: u64) -> Result<ledger::Hash> {
+        self.shared.checkpoint_root(size)
+    }
+
     /// Stores a signed checkpoint in `__audit_checkpoints`, after checking that its origin
-    /// names this database and its root is the ledger's Merkle root at its size (refused
-    /// with [`Error::CheckpointRefused`] otherwise). Returns false when a checkpoint of that
+    /// names this database, that it extends the newest stored checkpoint, and that its root
+    /// is the ledger's Merkle root at its size recomputed from the records — see
+    /// [`Database::checkpoint_root`] (refused with [`Error::CheckpointInconsistent`] or
+    /// [`Error::CheckpointRefused`] otherwise). Returns false when a checkpoint of that
     /// size is already stored (it is kept). The checkpoint sink and `heliosdb checkpoint`
-    /// call this; the copy that protects against rollback is the one kept outside.
+    /// call this; the copy that protects against a rollback of the whole database is the
+    /// one kept outside.
     pub fn record_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<bool> {
         self.shared.store_checkpoint(checkpoint)
     }

@@ -63,6 +63,22 @@ pub enum Error {
     /// size beyond the ledger, or a root that differs from the ledger's).
     #[error("checkpoint refused: {0}")]
     CheckpointRefused(String),
+    /// A checkpoint of `size` events would not extend the newest checkpoint stored in
+    /// `__audit_checkpoints` (of `stored_size` events): the root recomputed from the stored
+    /// events at `stored_size` is not the one it signed, or the ledger no longer holds that
+    /// many events. The ledger was cut, rolled back or rewritten since; nothing is signed or
+    /// stored, and `verify --pubkey` locates the problem.
+    #[error(
+        "refusing to sign a checkpoint of {size} events: the ledger is not consistent with the newest stored checkpoint, of {stored_size} events: {why}"
+    )]
+    CheckpointInconsistent {
+        /// Size of the newest stored checkpoint.
+        stored_size: u64,
+        /// Size of the checkpoint that was to be signed or stored.
+        size: u64,
+        /// What differs.
+        why: String,
+    },
     /// A request names something outside what exists (a seq or tree size beyond the
     /// ledger, ...).
     #[error("out of range: {0}")]
@@ -181,7 +197,7 @@ impl Error {
             Error::Param { .. } | Error::OutOfRange(_) => "param",
             Error::Transaction(_) => "transaction",
             Error::AuditLogReadOnly { .. } | Error::ReadOnly(_) => "permission",
-            Error::CheckpointRefused(_) => "integrity",
+            Error::CheckpointRefused(_) | Error::CheckpointInconsistent { .. } => "integrity",
             Error::Closed => "closed",
             Error::RetentionRefused(_) => "permission",
             Error::Integrity(_) => "integrity",

@@ -351,8 +351,12 @@ impl Config {
                     return Err(conflict("a jsonl-file sink needs a file `path`"));
                 }
                 SinkConfig::JsonlFile(_) => {}
-                SinkConfig::Checkpoint(c) if c.path.trim().is_empty() => {
-                    return Err(conflict("a checkpoint sink needs a file `path`"));
+                SinkConfig::Checkpoint(c)
+                    if c.path.trim().is_empty() == c.dir.trim().is_empty() =>
+                {
+                    return Err(conflict(
+                        "a checkpoint sink needs exactly one of `path` (a file the checkpoints are appended to) and `dir` (a directory with one file per checkpoint)",
+                    ));
                 }
                 SinkConfig::Checkpoint(c)
                     if c.key.trim().is_empty() == c.key_env.trim().is_empty() =>
@@ -546,12 +550,17 @@ impl Config {
                             message: format!("{}: {e}", c.key_env.trim()),
                         })?
                     };
-                    sinks.push(Box::new(CheckpointSink::new(
-                        key,
-                        self.resolve_path(&c.path),
-                        c.every_events,
-                        Duration::from_secs(c.every_seconds),
-                    )));
+                    let every = Duration::from_secs(c.every_seconds);
+                    sinks.push(Box::new(if c.dir.trim().is_empty() {
+                        CheckpointSink::new(key, self.resolve_path(&c.path), c.every_events, every)
+                    } else {
+                        CheckpointSink::in_dir(
+                            key,
+                            self.resolve_path(&c.dir),
+                            c.every_events,
+                            every,
+                        )
+                    }));
                 }
                 SinkConfig::Otlp(otlp) => {
                     let sink = OtlpSink::new(self.otlp_options(otlp)).map_err(|e| match e {

@@ -345,7 +345,8 @@ fn default_otlp_reject_attempts() -> u64 {
     3
 }
 
-/// `kind = "checkpoint"`: exactly one of `key` and `key_env` names the signing key.
+/// `kind = "checkpoint"`: exactly one of `key` and `key_env` names the signing key, and
+/// exactly one of `path` and `dir` where the checkpoints go.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckpointConfig {
@@ -356,8 +357,14 @@ pub struct CheckpointConfig {
     /// An environment variable holding the private key text instead of a file.
     #[serde(default)]
     pub key_env: String,
-    /// The file checkpoints are appended to.
+    /// The file checkpoints are appended to; relative to the configuration file's
+    /// directory. Exactly one of `path` and `dir`.
+    #[serde(default)]
     pub path: String,
+    /// A directory that gets one file per checkpoint, `<size, 20 digits>.checkpoint`,
+    /// each written atomically; relative to the configuration file's directory.
+    #[serde(default)]
+    pub dir: String,
     /// Sign after this many new events.
     #[serde(default = "default_every_events", deserialize_with = "every_events")]
     pub every_events: u64,

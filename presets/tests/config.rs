@@ -267,6 +267,26 @@ fn conflicting_settings_are_refused_with_their_sources() {
         .to_string();
         assert!(error.contains("exactly one of `key`"), "{error}");
     }
+    for places in ["", "path = \"c\"\ndir = \"d\"\n"] {
+        let error = Config::from_toml(&format!(
+            "[[audit.sinks]]\nkind = \"checkpoint\"\nkey = \"k\"\n{places}"
+        ))
+        .expect_err("one place")
+        .to_string();
+        assert!(
+            error.contains(
+                "audit.sinks[0] (file <string>): a checkpoint sink needs exactly one of `path`"
+            ),
+            "{error}"
+        );
+    }
+    let config =
+        Config::from_toml("[[audit.sinks]]\nkind = \"checkpoint\"\nkey = \"k\"\ndir = \"cps\"\n")
+            .expect("a directory alone is valid");
+    assert!(matches!(
+        &config.settings.audit.sinks[0],
+        heliosdb_config::SinkConfig::Checkpoint(c) if c.dir == "cps" && c.path.is_empty()
+    ));
     let error = Config::from_toml("[audit]\npreset = \"fda-part11\"\n")
         .expect_err("FDA needs checkpoints")
         .to_string();
@@ -422,6 +442,7 @@ fn every_key_is_documented() {
                 key: "k".to_owned(),
                 key_env: String::new(),
                 path: "c".to_owned(),
+                dir: String::new(),
                 every_events: 1,
                 every_seconds: 1,
             },

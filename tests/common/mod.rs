@@ -143,3 +143,36 @@ pub fn insert_rows(db: &heliosdb_lite::Database, n: i64) {
             .expect("insert");
     }
 }
+
+/// Runs `heliosdb --db DB ARGS...`.
+pub fn heliosdb_on(db: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["--db", path(db)];
+    all.extend_from_slice(args);
+    heliosdb(&all)
+}
+
+/// Asserts the exit code and that standard error holds every one of `needles`.
+#[track_caller]
+pub fn assert_fails_with(output: &Output, code: i32, needles: &[&str]) {
+    assert_exit(output, code);
+    let err = stderr(output);
+    for needle in needles {
+        assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
+    }
+}
+
+/// The last error an attached sink reports, waiting up to a minute for one.
+pub fn sink_error(db: &heliosdb_lite::Database) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(error) = db.sink_status().into_iter().find_map(|s| s.last_error) {
+            return error;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no sink error: {:?}",
+            db.sink_status()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -200,6 +200,15 @@ pub fn write_batch(
             ),
         });
     }
+    // The database checks that a checkpoint of this size extends the newest one it stores,
+    // recomputing both roots from its records, before anything is signed.
+    if db.checkpoint_root(size)? != frontier.root() {
+        return Err(BatchError::Refused {
+            what: format!(
+                "the exported events do not hash to the ledger's root at {size} (run verify)"
+            ),
+        });
+    }
     let checkpoint = Checkpoint::new(&db.database_id(), size, frontier.root());
     let note = checkpoint.sign(key)?;
     let signed_at = heliosdb_engine::chrono::Utc::now().timestamp_micros();

@@ -1,27 +1,28 @@
 //! The checkpoint sink: a follower that signs a checkpoint every N events or T seconds
 //! (whichever comes first, when events are waiting) and when the database closes, and
-//! appends it to a file — the file an operator mounts on WORM storage or ships off the
-//! device — after storing a copy in the database's `__audit_checkpoints`.
+//! keeps it outside the database — appended to a file, or as one file per checkpoint in a
+//! directory ([`CheckpointFiles`]), the place an operator mounts on WORM storage or ships
+//! off the device — after storing a copy in the database's `__audit_checkpoints`.
 //!
 //! It never signs two inconsistent checkpoints. On start it reads the last checkpoint of
-//! this database signed by its key from the file, rebuilds the tree's frontier at that
-//! size from the ledger and requires its root to equal the signed one; from there it
-//! extends the frontier only with leaves it reads from the ledger's records, so every new
-//! checkpoint extends the previous one by construction. A ledger that was cut, rolled back
-//! or rewritten makes it refuse to sign, and the refusal is its reported error.
+//! this database signed by its key from its file or directory and requires the root
+//! recomputed from the ledger's records at that size to equal the signed one; from there
+//! it extends the frontier only with leaves it reads from the ledger's records, and before
+//! each signature the database checks that the new checkpoint extends the newest one it
+//! stores ([`SinkRecorder::checkpoint_root`]). A ledger that was cut, rolled back or
+//! rewritten makes it refuse to sign, and the refusal is its reported error.
 
-use crate::{Checkpoint, CheckpointError, SignerKey, parse_notes};
+use crate::{Checkpoint, CheckpointError, CheckpointFiles, SignerKey};
 use heliosdb_engine::audit::merkle::Frontier;
 use heliosdb_engine::audit::{AuditSink, Hash, SealedEvent, SinkContext, SinkError, SinkRecorder};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// A follower sink that signs checkpoints. See the module documentation.
 pub struct CheckpointSink {
     name: String,
     key: SignerKey,
-    file: PathBuf,
+    files: CheckpointFiles,
     every_events: u64,
     every: Duration,
     database_id: [u8; 16],
@@ -35,7 +36,7 @@ impl std::fmt::Debug for CheckpointSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CheckpointSink")
             .field("key", &self.key)
-            .field("file", &self.file)
+            .field("files", &self.files)
             .field("every_events", &self.every_events)
             .field("every", &self.every)
             .finish_non_exhaustive()
@@ -43,14 +44,45 @@ impl std::fmt::Debug for CheckpointSink {
 }
 
 impl CheckpointSink {
-    /// Signs with `key` into `file`, every `every_events` events or `every` (at least one
-    /// event apart), and on close.
+    /// Signs with `key`, appending to `file`, every `every_events` events or `every` (at
+    /// least one event apart), and on close.
     pub fn new(key: SignerKey, file: impl AsRef<Path>, every_events: u64, every: Duration) -> Self {
-        let file = file.as_ref().to_path_buf();
-        Self {
-            name: format!("checkpoint:{}", file.display()),
+        Self::with_files(
             key,
-            file,
+            CheckpointFiles::File(file.as_ref().to_path_buf()),
+            every_events,
+            every,
+        )
+    }
+
+    /// Like [`CheckpointSink::new`], writing one file per checkpoint into directory `dir`
+    /// (created if missing; see [`CheckpointFiles::Dir`]).
+    pub fn in_dir(
+        key: SignerKey,
+        dir: impl AsRef<Path>,
+        every_events: u64,
+        every: Duration,
+    ) -> Self {
+        Self::with_files(
+            key,
+            CheckpointFiles::Dir(dir.as_ref().to_path_buf()),
+            every_events,
+            every,
+        )
+    }
+
+    /// Signs with `key` into `files`, every `every_events` events or `every` (at least one
+    /// event apart), and on close.
+    pub fn with_files(
+        key: SignerKey,
+        files: CheckpointFiles,
+        every_events: u64,
+        every: Duration,
+    ) -> Self {
+        Self {
+            name: format!("checkpoint:{}", files.path().display()),
+            key,
+            files,
             every_events: every_events.max(1),
             every,
             database_id: [0; 16],
@@ -61,28 +93,19 @@ impl CheckpointSink {
         }
     }
 
-    /// The last checkpoint of this database signed by this sink's key in the file.
-    fn last_in_file(&self) -> Result<Option<Checkpoint>, CheckpointError> {
-        let text = match std::fs::read_to_string(&self.file) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(CheckpointError::Io {
-                    path: self.file.clone(),
-                    source,
-                });
-            }
-        };
+    /// The last checkpoint of this database signed by this sink's key in its files.
+    fn last_in_files(&self) -> Result<Option<Checkpoint>, CheckpointError> {
         let verifier = self.key.verifier();
         let origin = Checkpoint::new(&self.database_id, 0, [0; 32]).origin;
-        let mut last = None;
-        for note in parse_notes(&text).map_err(|e| e.in_file(&self.file))? {
+        let mut last: Option<Checkpoint> = None;
+        for (file, note) in self.files.read_notes()? {
             if note.verify(&verifier).is_err() {
                 continue; // Another key's checkpoint: not ours to extend.
             }
-            let checkpoint =
-                Checkpoint::parse_body(note.text()).map_err(|e| e.in_file(&self.file))?;
-            if checkpoint.origin == origin {
+            let checkpoint = Checkpoint::parse_body(note.text()).map_err(|e| e.in_file(&file))?;
+            if checkpoint.origin == origin
+                && last.as_ref().is_none_or(|l| l.size <= checkpoint.size)
+            {
                 last = Some(checkpoint);
             }
         }
@@ -94,12 +117,25 @@ impl CheckpointSink {
         if size == self.signed_size {
             return Ok(());
         }
+        // The database checks first that a checkpoint of this size extends the newest one
+        // it stores, from its records: nothing inconsistent is signed. Once the database
+        // is gone (a sink outliving it), only the file is written.
+        if let Some(recorder) = &self.recorder {
+            match recorder.checkpoint_root(size) {
+                Ok(root) if root == self.frontier.root() => {}
+                Ok(_) => {
+                    return Err(format!(
+                        "refusing to sign a checkpoint of {size} events: the events read since the last checkpoint do not hash to the ledger's root"
+                    )
+                    .into());
+                }
+                Err(heliosdb_engine::Error::Closed) => {}
+                Err(error) => return Err(error.to_string().into()),
+            }
+        }
         let checkpoint = Checkpoint::new(&self.database_id, size, self.frontier.root());
         let note = checkpoint.sign(&self.key)?;
-        // The database checks the root against its own tree before keeping a copy: a
-        // stored tree that disagrees with the records is refused before anything is
-        // published. Once the database is gone (a sink outliving it), only the file is
-        // written.
+        // The database checks again before keeping a copy; nothing is published before.
         if let Some(recorder) = &self.recorder {
             let stored = checkpoint.to_stored(&self.key, &note, now_micros());
             match recorder.record_checkpoint(&stored) {
@@ -112,22 +148,7 @@ impl CheckpointSink {
                 }
             }
         }
-        let note = note.to_string();
-        let io = |source| CheckpointError::Io {
-            path: self.file.clone(),
-            source,
-        };
-        if let Some(parent) = self.file.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.file)
-            .map_err(io)?;
-        file.write_all(format!("{note}\n").as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(io)?;
+        self.files.write(size, &note)?;
         self.signed_size = size;
         self.last_signed_at = Instant::now();
         Ok(())
@@ -147,26 +168,33 @@ impl AuditSink for CheckpointSink {
     fn resume_after(&mut self, context: &SinkContext) -> Result<u64, SinkError> {
         self.database_id = context.database_id;
         self.recorder = Some(context.recorder.clone());
-        let Some(last) = self.last_in_file()? else {
+        let Some(last) = self.last_in_files()? else {
             self.frontier = Frontier::new();
             self.signed_size = 0;
             return Ok(0);
         };
-        let frontier = context.tree.frontier_at(last.size).map_err(|e| {
+        let place = self.files.path().display();
+        // The root at the last signed size, recomputed from the records (the database
+        // also checks it extends the newest checkpoint it stores).
+        let root = context.recorder.checkpoint_root(last.size).map_err(|e| {
             format!(
-                "refusing to sign: the ledger no longer holds the {} events of the last checkpoint in {}: {e}",
-                last.size,
-                self.file.display()
+                "refusing to sign: the ledger is not consistent with the last checkpoint in {place} (size {}): {e}",
+                last.size
             )
         })?;
-        if frontier.root() != last.root {
+        if root != last.root {
             return Err(format!(
-                "refusing to sign: the ledger is not consistent with the last checkpoint in {} (size {}): it was rewritten or rolled back",
-                self.file.display(),
+                "refusing to sign: the ledger is not consistent with the last checkpoint in {place} (size {}): it was rewritten or rolled back",
                 last.size
             )
             .into());
         }
+        let frontier = context.tree.frontier_at(last.size).map_err(|e| {
+            format!(
+                "refusing to sign: the ledger no longer holds the {} events of the last checkpoint in {place}: {e}",
+                last.size
+            )
+        })?;
         self.frontier = frontier;
         self.signed_size = last.size;
         self.last_signed_at = Instant::now();

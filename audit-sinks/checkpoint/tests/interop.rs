@@ -171,3 +171,126 @@ fn our_proofs_pass_tlog_tiles_and_ct_merkle_and_tampered_ones_fail() {
         }
     }
 }
+
+/// `hash` with one bit of byte `at` flipped.
+fn flipped(hash: &Hash, at: usize) -> Hash {
+    let mut changed = *hash;
+    changed[at % 32] ^= 0x01;
+    changed
+}
+
+#[test]
+fn our_signed_checkpoints_are_verified_by_signed_note_then_parsed_by_tlog_tiles() {
+    let db = database(9);
+    let key = SignerKey::generate("heliosdb-interop").expect("key");
+    let (size, root) = db.audit_root();
+    let checkpoint = Checkpoint::new(&db.database_id(), size, root);
+    let signed = checkpoint.sign(&key).expect("sign").to_string();
+    let verifiers = || {
+        VerifierList::new(vec![Box::new(
+            StandardVerifier::new(&key.verifier().to_string()).expect("our vkey"),
+        )])
+    };
+    let note = TheirNote::from_bytes(signed.as_bytes()).expect("they parse our note");
+    let (verified, unverified) = note.verify(&verifiers()).expect("they accept it");
+    assert_eq!((verified.len(), unverified.len()), (1, 0));
+    let theirs = tlog_tiles::Checkpoint::from_bytes(note.text()).expect("tlog_tiles parses it");
+    assert_eq!(theirs.origin(), checkpoint.origin);
+    assert_eq!(theirs.size(), size);
+    assert_eq!(theirs.hash().0, root);
+    assert_eq!(theirs.to_bytes(), checkpoint.body().as_bytes());
+
+    // Tampered notes: another root, another origin, a changed signature byte.
+    let root_line = checkpoint
+        .body()
+        .lines()
+        .nth(2)
+        .expect("root line")
+        .to_owned();
+    let other_root = Checkpoint::new(&db.database_id(), size, flipped(&root, 0)).body();
+    let other_root_line = other_root.lines().nth(2).expect("root line");
+    let signature_line = signed.lines().last().expect("signature line").to_owned();
+    let mut signature: Vec<char> = signature_line.chars().collect();
+    let at = signature.len() - 5;
+    signature[at] = if signature[at] == 'A' { 'B' } else { 'A' };
+    let signature: String = signature.into_iter().collect();
+    for tampered in [
+        signed.replacen(&root_line, other_root_line, 1),
+        signed.replacen("heliosdb/", "heliosdb/0", 1),
+        signed.replacen(&signature_line, &signature, 1),
+    ] {
+        assert_ne!(tampered, signed);
+        let rejected = TheirNote::from_bytes(tampered.as_bytes())
+            .map_err(|e| e.to_string())
+            .and_then(|n| {
+                n.verify(&verifiers())
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            });
+        assert!(rejected.is_err(), "signed_note accepted {tampered:?}");
+        assert!(Checkpoint::open(&tampered, &key.verifier()).is_err());
+    }
+}
+
+#[test]
+fn changed_proofs_are_rejected_by_tlog_tiles_and_ct_merkle() {
+    use ct_merkle::{ConsistencyProof, InclusionProof, RootHash};
+    type Sha = sha2_v011::Sha256;
+    let db = database(40);
+    let events = canonical_events(&db);
+    let (size, root) = db.audit_root();
+    let their = |h: &Hash| tlog_tiles::Hash(*h);
+    let ct_root = RootHash::<Sha>::new(root.into(), size);
+
+    // Inclusion: every path hash in turn gets one bit flipped.
+    let seq = 13u64;
+    let leaf = audit::leaf_hash(&events[seq as usize - 1]);
+    let proof = db.inclusion_proof(seq, size).expect("proof");
+    assert!(proof.len() > 2);
+    for i in 0..proof.len() {
+        let mut changed = proof.clone();
+        changed[i] = flipped(&proof[i], i);
+        let theirs: Vec<tlog_tiles::Hash> = changed.iter().map(their).collect();
+        assert!(
+            tlog_tiles::check_record(&theirs, size, their(&root), seq - 1, their(&leaf)).is_err(),
+            "tlog_tiles accepted an inclusion proof with hash {i} changed"
+        );
+        assert!(
+            ct_root
+                .verify_inclusion(
+                    &events[seq as usize - 1],
+                    seq - 1,
+                    &InclusionProof::<Sha>::from_bytes(changed.concat())
+                )
+                .is_err()
+        );
+    }
+    // Consistency: every proof hash in turn gets one bit flipped, and a hash dropped.
+    for old in [3u64, 16, 21] {
+        let root_old = db.audit_root_at(old).expect("root");
+        let proof = db.consistency_proof(old, size).expect("proof");
+        let ct_old = RootHash::<Sha>::new(root_old.into(), old);
+        let mut variants: Vec<Vec<Hash>> = (0..proof.len())
+            .map(|i| {
+                let mut changed = proof.clone();
+                changed[i] = flipped(&proof[i], i + 7);
+                changed
+            })
+            .collect();
+        variants.push(proof[..proof.len() - 1].to_vec());
+        for changed in variants {
+            let theirs: Vec<tlog_tiles::Hash> = changed.iter().map(their).collect();
+            assert!(
+                tlog_tiles::check_tree(&theirs, size, their(&root), old, their(&root_old)).is_err(),
+                "tlog_tiles accepted a changed consistency proof from {old}"
+            );
+            let rejected = ConsistencyProof::<Sha>::try_from_bytes(changed.concat())
+                .map_err(|_| ())
+                .and_then(|p| ct_root.verify_consistency(&ct_old, &p).map_err(|_| ()));
+            assert!(
+                rejected.is_err(),
+                "ct-merkle accepted a changed consistency proof from {old}"
+            );
+        }
+    }
+}

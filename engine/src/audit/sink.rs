@@ -181,6 +181,13 @@ impl SinkRecorder {
         super::checkpoints::after(&*snapshot, size)
     }
 
+    /// The root a checkpoint of the first `size` events must sign, once it is known to
+    /// extend the newest stored checkpoint: see
+    /// [`Database::checkpoint_root`](crate::Database::checkpoint_root).
+    pub fn checkpoint_root(&self, size: u64) -> Result<Hash> {
+        self.core()?.checkpoint_root(size)
+    }
+
     /// Stores a signed checkpoint: see
     /// [`Database::record_checkpoint`](crate::Database::record_checkpoint).
     pub fn record_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<bool> {

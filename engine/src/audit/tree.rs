@@ -261,6 +261,61 @@ pub fn roots_from_records(
     Ok(roots)
 }
 
+/// Pushes onto `frontier` the leaves of the stored records that follow it, recomputed from
+/// the records alone, up to the largest of `sizes`; returns the root at each of `sizes`
+/// (sorted, none below `frontier.size()`), `None` for a size beyond the last record.
+pub fn extend_from_records(
+    snapshot: &dyn Snapshot,
+    frontier: &mut Frontier,
+    sizes: &[u64],
+) -> Result<Vec<Option<Hash>>> {
+    let mut roots = vec![None; sizes.len()];
+    let mut wanted = sizes.iter().copied().enumerate().peekable();
+    if wanted
+        .peek()
+        .is_some_and(|(_, size)| *size < frontier.size())
+    {
+        return Err(Error::Internal(format!(
+            "roots below the {} events already hashed were asked for",
+            frontier.size()
+        )));
+    }
+    let mut capture = |frontier: &Frontier, roots: &mut Vec<Option<Hash>>| {
+        while let Some((i, size)) = wanted.peek().copied() {
+            if size != frontier.size() {
+                break;
+            }
+            roots[i] = Some(frontier.root());
+            wanted.next();
+        }
+    };
+    capture(frontier, &mut roots);
+    let Some(&last) = sizes.last() else {
+        return Ok(roots);
+    };
+    if last <= frontier.size() {
+        return Ok(roots);
+    }
+    let first = record_key(frontier.size() + 1);
+    let records = snapshot.range(
+        KS_AUDIT,
+        Bound::Included(first.as_slice()),
+        Bound::Included(record_key(last).as_slice()),
+        Direction::Forward,
+    )?;
+    for item in records {
+        let (key, value) = item?;
+        if key.as_slice() != record_key(frontier.size() + 1) {
+            return Err(gap(frontier.size() + 1));
+        }
+        let (canonical, _) =
+            split_record(&value).map_err(|e| corrupt(KS_AUDIT, "audit record", &key, e))?;
+        frontier.push(leaf_hash(canonical), |_, _| {});
+        capture(frontier, &mut roots);
+    }
+    Ok(roots)
+}
+
 /// The frontier of the tree of the first `size` events, from stored nodes: O(log n).
 pub fn frontier_at(snapshot: &dyn Snapshot, size: u64, tree_size: u64) -> Result<Frontier> {
     if size > 0 {
