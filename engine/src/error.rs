@@ -249,7 +249,7 @@ impl Error {
 }
 
 /// The start of each variant's message and its kind (see [`Error::kind_of_message`]).
-const MESSAGE_KINDS: [(&str, &str); 18] = [
+const MESSAGE_KINDS: [(&str, &str); 19] = [
     ("configuration error: ", "config"),
     ("SQL error: ", "sql"),
     ("parameter $", "param"),
@@ -259,6 +259,7 @@ const MESSAGE_KINDS: [(&str, &str); 18] = [
     ("prune refused: ", "permission"),
     ("the database is closed", "closed"),
     ("checkpoint refused: ", "integrity"),
+    ("refusing to sign a checkpoint ", "integrity"),
     ("not supported: ", "unsupported"),
     ("constraint violation: ", "constraint"),
     ("cannot store key in table ", "constraint"),
@@ -309,6 +310,11 @@ mod tests {
             Error::Integrity("seq 7 is missing".to_owned()),
             Error::Closed,
             Error::CheckpointRefused("wrong origin".to_owned()),
+            Error::CheckpointInconsistent {
+                stored_size: 4,
+                size: 9,
+                why: "rewritten".to_owned(),
+            },
             Error::OutOfRange("seq 99".to_owned()),
             Error::Unsupported("WINDOW".to_owned()),
             Error::Constraint(glue()),
@@ -346,6 +352,7 @@ mod tests {
                 | Error::Integrity(_)
                 | Error::Closed
                 | Error::CheckpointRefused(_)
+                | Error::CheckpointInconsistent { .. }
                 | Error::OutOfRange(_)
                 | Error::Unsupported(_)
                 | Error::Constraint(_)
