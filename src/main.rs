@@ -472,8 +472,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command: ConfigCommand::Show,
         }) => {
             let config = config_cmd::resolve(cli.config.as_deref(), cli.db.as_deref())?;
-            write!(io::stdout().lock(), "{}", config.render())?;
-            Ok(())
+            config_cmd::show(&config, cli.db.as_deref(), io::stdout().lock())
         }
         Some(Command::Config {
             command: ConfigCommand::Check { file },
