@@ -364,6 +364,24 @@ pub fn forget_subject(
     Ok(())
 }
 
+/// Finishes an erasure on disk, after [`forget_subject`] and with the database closed:
+/// seals the write-ahead journal (which may still hold values deleted from the tables),
+/// reopens with `reopen` and reclaims every keyspace, which deletes the sealed journal.
+pub fn retire_journal(
+    dir: &Path,
+    reopen: impl FnOnce() -> anyhow::Result<heliosdb_lite::Database>,
+) -> anyhow::Result<()> {
+    FjallBackend::seal_journal(dir)
+        .with_context(|| format!("cannot seal the journal of {}", dir.display()))?;
+    let db = reopen()?;
+    let keyspaces = db.backend().keyspaces()?;
+    let names: Vec<&str> = keyspaces.iter().map(String::as_str).collect();
+    db.backend()
+        .reclaim(&names)
+        .with_context(|| format!("cannot retire the journal of {}", dir.display()))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
