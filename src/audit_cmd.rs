@@ -373,6 +373,42 @@ pub fn forget_subject(
     Ok(())
 }
 
+/// Finishes an erasure on disk, after [`forget_subject`] and with the database closed:
+/// seals the write-ahead journal (which may still hold values deleted from the tables),
+/// reopens with `reopen` and reclaims every keyspace, which deletes the sealed journal.
+pub fn retire_journal(
+    dir: &Path,
+    reopen: impl FnOnce() -> anyhow::Result<heliosdb_lite::Database>,
+) -> anyhow::Result<()> {
+    let journals = || -> anyhow::Result<Vec<std::path::PathBuf>> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "jnl") {
+                found.push(path);
+            }
+        }
+        Ok(found)
+    };
+    let old = journals()?;
+    FjallBackend::seal_journal(dir)
+        .with_context(|| format!("cannot seal the journal of {}", dir.display()))?;
+    let db = reopen()?;
+    let keyspaces = db.backend().keyspaces()?;
+    let names: Vec<&str> = keyspaces.iter().map(String::as_str).collect();
+    db.backend()
+        .reclaim(&names)
+        .with_context(|| format!("cannot retire the journal of {}", dir.display()))?;
+    drop(db);
+    if let Some(left) = old.iter().find(|path| path.exists()) {
+        bail!(
+            "the key is destroyed, but the old journal {} is still in use and may hold deleted values; run the command again",
+            left.display()
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,9 @@
 
 use anyhow::Context;
 use heliosdb_lite::config::FILE_NAME;
-use heliosdb_lite::{Config, Database, Preset};
+use heliosdb_lite::engine::audit::prune;
+use heliosdb_lite::engine::audit::table::timestamp;
+use heliosdb_lite::{Config, Database, FjallBackend, Preset, StorageBackend, StorageError};
 use std::fmt;
 use std::io::Write;
 use std::path::Path;
@@ -34,6 +36,54 @@ pub fn resolve(config: Option<&Path>, db: Option<&Path>) -> anyhow::Result<Confi
         return Ok(config);
     }
     Ok(Config::from_env()?)
+}
+
+/// `heliosdb config show`: the resolved configuration; with `--db`, a legal hold placed on
+/// that database (`heliosdb audit hold on`) is named under `legal_hold`, since it refuses
+/// pruning whatever the key says.
+pub fn show(config: &Config, db: Option<&Path>, mut out: impl Write) -> anyhow::Result<()> {
+    let rendered = config.render();
+    let note = db.map(placed_hold).transpose()?.flatten();
+    for line in rendered.lines() {
+        writeln!(out, "{line}")?;
+        if let Some(note) = &note
+            && line.starts_with("legal_hold = ")
+        {
+            writeln!(out, "{note}")?;
+        }
+    }
+    Ok(())
+}
+
+/// The comment naming the legal hold placed on the database in `dir`, if there is one.
+fn placed_hold(dir: &Path) -> anyhow::Result<Option<String>> {
+    // Only a directory that already holds a database: opening creates one.
+    if !dir.join("lock").is_file() {
+        return Ok(None);
+    }
+    let backend = match FjallBackend::open(dir) {
+        Ok(backend) => backend,
+        Err(StorageError::Locked { .. }) => {
+            return Ok(Some(
+                "# (the database is open elsewhere: a legal hold placed on it is not shown)"
+                    .to_owned(),
+            ));
+        }
+        Err(error) => return Err(error).context(format!("reading {}", dir.display())),
+    };
+    let snapshot = backend.snapshot()?;
+    // A directory without a catalog holds no hold.
+    let Ok(hold) = prune::load_hold(&*snapshot) else {
+        return Ok(None);
+    };
+    Ok(hold.map(|hold| {
+        format!(
+            "# a legal hold is active since {} (heliosdb audit hold) by {}: {}",
+            timestamp(hold.since_us).format("%Y-%m-%d %H:%M:%S UTC"),
+            hold.by,
+            hold.reason
+        )
+    }))
 }
 
 /// `heliosdb config check FILE`.

@@ -33,8 +33,8 @@ pub use heliosdb_engine::audit::{
 };
 pub use heliosdb_engine::{
     AppEvent, DatabaseOptions, DurabilityMode, Error, FromValue, Output, Param, Prepared, Result,
-    RetentionOptions, Rows, Session, SessionInfo, SqlStore, StorageBackend, StorageError, Value,
-    params,
+    RetentionOptions, RetentionRun, Rows, Session, SessionInfo, SqlStore, StorageBackend,
+    StorageError, Value, params,
 };
 
 /// Date and time types for binding `DATE`, `TIMESTAMP` and `TIME` parameters.
@@ -307,8 +307,10 @@ impl DatabaseBuilder {
         for sink in self.sinks {
             db.attach_sink(sink)?;
         }
-        // `audit.auto_prune`: events past `retention_days` go when the database opens.
+        // `audit.auto_prune`: events past `retention_days` go when the database opens, then
+        // every `auto_prune_interval_seconds` while it stays open.
         db.apply_retention()?;
+        db.start_retention()?;
         Ok(Database::from(db))
     }
 }

@@ -459,7 +459,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 AuditCommand::ForgetSubject { id } => {
                     let db = open(&cli)?;
                     let by = session_info(&cli).user;
-                    audit_cmd::forget_subject(&db, id, &by, io::stdout().lock())
+                    let dir = db
+                        .backend()
+                        .location()
+                        .filter(|_| db.backend().kind() == "fjall");
+                    audit_cmd::forget_subject(&db, id, &by, io::stdout().lock())?;
+                    // The erasure is recorded; now the journal that may still hold deleted
+                    // values goes too, which fjall allows only while the database is closed.
+                    drop(db);
+                    match dir {
+                        Some(dir) => audit_cmd::retire_journal(&dir, || open(&cli)),
+                        None => Ok(()),
+                    }
                 }
                 AuditCommand::Export {
                     format: ExportFormat::Jsonl,
@@ -502,8 +513,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command: ConfigCommand::Show,
         }) => {
             let config = config_cmd::resolve(cli.config.as_deref(), cli.db.as_deref())?;
-            write!(io::stdout().lock(), "{}", config.render())?;
-            Ok(())
+            config_cmd::show(&config, cli.db.as_deref(), io::stdout().lock())
         }
         Some(Command::Config {
             command: ConfigCommand::Check { file },

@@ -560,3 +560,59 @@ proptest! {
         let _ = s.execute(&sql, &params!["p1", 2]);
     }
 }
+
+#[test]
+fn forget_subject_erases_a_deleted_row_from_every_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("db");
+    std::fs::create_dir(&db).unwrap();
+    std::fs::write(
+        db.join("heliosdb.toml"),
+        "[audit]\nredact_columns = [\"email\"]\nredaction_mode = \"encrypt\"\n",
+    )
+    .unwrap();
+    let sql = |text: &str| {
+        let output = heliosdb(&["--db", path(&db), "sql", text]);
+        assert_exit(&output, 0);
+        stdout(&output)
+    };
+    sql("CREATE TABLE users (email TEXT, name TEXT); \
+         INSERT INTO users VALUES ('alice@example.org', 'Alice'); \
+         INSERT INTO users VALUES ('bob@example.org', 'Bob')");
+    // The application deletes the subject's row, then asks for the erasure.
+    sql("DELETE FROM users WHERE name = 'Alice'");
+    assert_ne!(
+        files_containing(&db, b"alice@example.org"),
+        Vec::<String>::new(),
+        "before the erasure the deleted value is still in some file (a journal)"
+    );
+
+    let output = heliosdb(&[
+        "--db",
+        path(&db),
+        "--user",
+        "dpo",
+        "audit",
+        "forget-subject",
+        "alice@example.org",
+    ]);
+    assert_exit(&output, 0);
+    assert!(stdout(&output).contains("forgotten"), "{}", stdout(&output));
+
+    assert_eq!(
+        files_containing(&db, b"alice@example.org"),
+        Vec::<String>::new(),
+        "the erased value is still on disk"
+    );
+    assert_exit(&heliosdb(&["--db", path(&db), "verify"]), 0);
+    // The rest of the table is intact and the database keeps working.
+    let rows =
+        sql("SELECT email FROM users; INSERT INTO users VALUES ('carol@example.org', 'Carol')");
+    assert!(rows.contains("bob@example.org"), "{rows}");
+    assert!(!rows.contains("alice"), "{rows}");
+    assert_exit(&heliosdb(&["--db", path(&db), "verify"]), 0);
+    assert_eq!(
+        files_containing(&db, b"alice@example.org"),
+        Vec::<String>::new()
+    );
+}

@@ -220,6 +220,12 @@ fn the_cli_prunes_holds_and_refuses_under_lockdown() {
     );
     let refused = heliosdb(&["--db", db_path, "audit", "prune", "--before-seq", "5"]);
     assert_exit(&refused, 1);
+    assert!(
+        common::stderr(&refused)
+            .contains("a legal hold is placed (case 9, by counsel): pruning is suspended"),
+        "{}",
+        common::stderr(&refused)
+    );
     assert_exit(&heliosdb(&["--db", db_path, "audit", "hold", "off"]), 0);
     let dry = heliosdb(&[
         "--db",
@@ -296,39 +302,43 @@ fn pruning_returns_disk_space() {
     );
 }
 
+/// Seals `n` APP events recorded `days` days ago at the head of the closed database in
+/// `db_dir`, as a device whose trail goes back that far would hold.
+fn seal_old_events(db_dir: &Path, days: i64, n: i64) {
+    let backend = FjallBackend::open(db_dir).unwrap();
+    let snapshot = backend.snapshot().unwrap();
+    let id: [u8; 16] = snapshot
+        .get("catalog", ledger::DATABASE_ID_KEY)
+        .unwrap()
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let head = ledger::load_head(&*snapshot, &id).unwrap();
+    drop(snapshot);
+    let long_ago = heliosdb_lite::chrono::Utc::now().timestamp_micros() - days * 86_400_000_000;
+    let mut events: Vec<AuditEvent> = (0..n)
+        .map(|i| AuditEvent {
+            timestamp_us: long_ago + i,
+            database_id: id,
+            user: "old".into(),
+            class: EventClass::App,
+            operation: "OLD".into(),
+            success: true,
+            ..AuditEvent::default()
+        })
+        .collect();
+    let mut batch = WriteBatch::new();
+    ledger::seal(head, &mut events, &mut batch).unwrap();
+    backend.commit(batch, Durability::Sync).unwrap();
+}
+
 #[test]
 fn automatic_pruning_applies_retention_days_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let db_dir = dir.path().join("db");
     drop(Database::open(&db_dir).unwrap());
     // Ten events recorded 40 days ago, sealed by hand, then today's.
-    {
-        let backend = FjallBackend::open(&db_dir).unwrap();
-        let snapshot = backend.snapshot().unwrap();
-        let id: [u8; 16] = snapshot
-            .get("catalog", ledger::DATABASE_ID_KEY)
-            .unwrap()
-            .unwrap()
-            .try_into()
-            .unwrap();
-        let head = ledger::load_head(&*snapshot, &id).unwrap();
-        drop(snapshot);
-        let long_ago = heliosdb_lite::chrono::Utc::now().timestamp_micros() - 40 * 86_400_000_000;
-        let mut events: Vec<AuditEvent> = (0..10)
-            .map(|i| AuditEvent {
-                timestamp_us: long_ago + i,
-                database_id: id,
-                user: "old".into(),
-                class: EventClass::App,
-                operation: "OLD".into(),
-                success: true,
-                ..AuditEvent::default()
-            })
-            .collect();
-        let mut batch = WriteBatch::new();
-        ledger::seal(head, &mut events, &mut batch).unwrap();
-        backend.commit(batch, Durability::Sync).unwrap();
-    }
+    seal_old_events(&db_dir, 40, 10);
     {
         let db = Database::open(&db_dir).unwrap();
         insert_rows(&db, 3);
@@ -395,13 +405,28 @@ fn a_start_cut_without_pruning_or_a_forged_anchor_is_detected() {
 
 const CHILD_ENV: &str = "RETENTION_CHILD_DIR";
 
-/// Runs in the child: writes and prunes forever, printing `ack <seq>` after each insert
-/// returned and `pruned <first kept>` after each prune.
+/// The file beside the database directory the parent writes each round's seed to.
+fn seed_file(db_dir: &Path) -> std::path::PathBuf {
+    db_dir.with_file_name("child-seed")
+}
+
+/// Runs in the child: first prunes all it may (so a round under a legal hold always
+/// reports its refusal), then writes and prunes before random seqs at random points
+/// (seeded by the parent) until killed. Prints `ack <seq>` after each insert returned,
+/// `pruned <first kept>` after each prune that removed events and `refused` after each
+/// prune refused.
 #[test]
 fn retention_child_workload() {
+    use rand::{Rng, SeedableRng};
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
+    let seed: u64 = std::fs::read_to_string(seed_file(Path::new(&dir)))
+        .expect("seed")
+        .trim()
+        .parse()
+        .expect("seed number");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let db = Database::open(&dir).expect("child open");
     let mut s = db.session(SessionInfo::new("child"));
     s.execute(
@@ -409,25 +434,48 @@ fn retention_child_workload() {
         &[],
     )
     .expect("create");
+    // Prunes before a random seq, or everything allowed when `all`.
+    let prune = |rng: &mut rand::rngs::StdRng, all: bool| {
+        let first = db
+            .prune_anchor()
+            .expect("anchor")
+            .map_or(1, |a| a.first_kept);
+        let head = db.audit_head().seq;
+        let target = if all {
+            head + 1
+        } else {
+            rng.random_range(first..=head + 1)
+        };
+        match db.prune_before(PruneBefore::Seq(target), false) {
+            Ok(report) if report.events > 0 => println!("pruned {}", report.pruned_through + 1),
+            Ok(_) => println!("nothing to prune"),
+            Err(Error::RetentionRefused(_)) => println!("refused"),
+            Err(error) => panic!("prune: {error}"),
+        }
+    };
+    prune(&mut rng, true);
     for n in 0u64.. {
         s.execute("INSERT INTO t (v) VALUES (?)", &params![format!("v{n}")])
             .expect("insert");
         println!("ack {}", db.audit_head().seq);
-        if n % 7 == 3 {
-            let head = db.audit_head().seq;
-            let report = db
-                .prune_before(PruneBefore::Seq(head.saturating_sub(5).max(1)), false)
-                .expect("prune");
-            println!("pruned {}", report.pruned_through + 1);
+        if rng.random_range(0..5) == 0 {
+            prune(&mut rng, false);
         }
     }
 }
 
 #[test]
 fn prunes_survive_kill_nine() {
+    use rand::{Rng, SeedableRng};
     if std::env::var(CHILD_ENV).is_ok() {
         return;
     }
+    let seed: u64 = std::env::var("RETENTION_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::rng().random());
+    eprintln!("prunes_survive_kill_nine: RETENTION_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
     let db_dir = dir.path().join("db");
     std::fs::create_dir(&db_dir).unwrap();
@@ -439,25 +487,83 @@ fn prunes_survive_kill_nine() {
         "[[audit.sinks]]\nkind = \"checkpoint\"\nkey = \"../keys/crash.key\"\npath = \"../checkpoints.txt\"\nevery_events = 4\n",
     )
     .unwrap();
-    let mut rng = rand::rng();
-    for round in 0..5 {
-        let mut acked = 0i64;
+    let mut acked: Vec<u64> = Vec::new();
+    let mut first_kept = 1u64;
+    let mut any_pruned = false;
+    for round in 0..6 {
+        // Rounds 2 and 3 run under a legal hold, placed and lifted between kills.
+        let held = (2..4).contains(&round);
+        std::fs::write(seed_file(&db_dir), rng.random::<u64>().to_string()).unwrap();
+        let (mut pruned, mut refused) = (Vec::new(), 0);
         common::run_child_and_kill(
             "retention_child_workload",
             CHILD_ENV,
             &db_dir,
-            rand::Rng::random_range(&mut rng, 5..60),
-            |line| match common::tagged_number(line, "ack ") {
-                Some(seq) => {
-                    acked = acked.max(seq);
-                    true
+            rng.random_range(5..30),
+            |line| {
+                if let Some(kept) = common::tagged_number(line, "pruned ") {
+                    pruned.push(kept as u64);
+                } else if line.ends_with("refused") {
+                    refused += 1;
                 }
-                None => false,
+                match common::tagged_number(line, "ack ") {
+                    Some(seq) => {
+                        acked.push(seq as u64);
+                        true
+                    }
+                    None => false,
+                }
             },
         );
+        let context = format!("seed {seed}, round {round}");
         let db = Database::open(&db_dir).expect("reopen after kill");
         let report = db.verify().unwrap();
-        assert!(report.is_intact(), "round {round}: {report}");
+        assert!(report.is_intact(), "{context}: {report}");
+        if held {
+            assert!(pruned.is_empty(), "{context}: pruned under a legal hold");
+            assert!(refused > 0, "{context}: the first prune was not refused");
+        } else {
+            assert_eq!(refused, 0, "{context}: refused without a hold");
+        }
+        any_pruned |= !pruned.is_empty();
+        let anchor = db.prune_anchor().unwrap();
+        if any_pruned {
+            assert!(
+                anchor.is_some(),
+                "{context}: a prune was reported, no anchor"
+            );
+        }
+        let now_kept = anchor.as_ref().map_or(1, |a| a.first_kept);
+        assert!(
+            now_kept >= first_kept,
+            "{context}: the anchor moved back from {first_kept} to {now_kept}"
+        );
+        if let Some(&reported) = pruned.iter().max() {
+            assert!(
+                now_kept >= reported,
+                "{context}: a reported prune to {reported} was lost (anchor {now_kept})"
+            );
+        }
+        first_kept = now_kept;
+        // Only events under a signed checkpoint were pruned.
+        let newest = db.latest_checkpoint().unwrap().map_or(0, |c| c.size);
+        assert!(
+            first_kept - 1 <= newest,
+            "{context}: pruned through {} past the newest checkpoint {newest}",
+            first_kept - 1
+        );
+        // Every acknowledged event after the anchor is still there.
+        let snapshot = db.backend().snapshot().unwrap();
+        for &seq in acked.iter().filter(|&&seq| seq >= first_kept) {
+            assert!(
+                snapshot
+                    .get(ledger::KS_AUDIT, &ledger::record_key(seq))
+                    .unwrap()
+                    .is_some(),
+                "{context}: acknowledged event {seq} after the anchor {first_kept} is lost"
+            );
+        }
+        drop(snapshot);
         // Every checkpoint signed so far still matches, pruned prefix or not.
         let text = std::fs::read_to_string(dir.path().join("checkpoints.txt")).unwrap_or_default();
         let list: Vec<Checkpoint> = parse_notes(&text)
@@ -468,12 +574,341 @@ fn prunes_survive_kill_nine() {
         let verdicts = check(db.backend(), &list).unwrap();
         assert!(
             verdicts.iter().all(Verdict::is_match),
-            "round {round}: {verdicts:?}"
+            "{context}: {verdicts:?}"
         );
+        // Place the hold before round 2, lift it before round 4.
+        if round == 1 {
+            db.set_legal_hold(Some("crash case"), "counsel").unwrap();
+        } else if round == 3 {
+            db.set_legal_hold(None, "counsel").unwrap();
+        }
+    }
+    assert!(any_pruned, "seed {seed}: no prune ever happened");
+}
+
+#[test]
+fn pruning_goes_chunk_by_chunk_each_with_its_anchor() {
+    let db = Database::in_memory().unwrap();
+    insert_rows(&db, 23); // 25 events
+    let dry = db.prune_in_chunks(PruneBefore::Seq(21), true, 7).unwrap();
+    assert_eq!((dry.pruned_through, dry.events), (20, 20));
+    assert!(dry.prune_events.is_empty());
+    let report = db.prune_in_chunks(PruneBefore::Seq(21), false, 7).unwrap();
+    assert_eq!(
+        (report.first_seq, report.pruned_through, report.events),
+        (1, 20, 20)
+    );
+    assert_eq!(
+        report.prune_events,
+        vec![26, 27, 28],
+        "one PRUNE event per chunk"
+    );
+    let anchor = db.prune_anchor().unwrap().unwrap();
+    assert_eq!(anchor.first_kept, 21);
+    assert_eq!(anchor.frontier.root(), db.audit_root_at(20).unwrap());
+    let verified = db.verify().unwrap();
+    assert!(verified.is_intact(), "{verified}");
+    assert_eq!(verified.pruned_through, 20);
+
+    let mut s = db.session(SessionInfo::new("auditor"));
+    let rows = s
+        .query(
+            "SELECT custom FROM __audit_log WHERE operation = 'PRUNE' ORDER BY id",
+            &[],
+        )
+        .unwrap();
+    let ranges: Vec<String> = (0..rows.len())
+        .map(|i| {
+            let custom: serde_json::Value =
+                serde_json::from_str(&rows.get::<String>(i, "custom").unwrap()).unwrap();
+            format!(
+                "{}..={} kept {}",
+                custom["pruned_from"].as_str().unwrap(),
+                custom["pruned_through"].as_str().unwrap(),
+                custom["anchor_first_kept"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        ranges,
+        ["1..=7 kept 8", "8..=14 kept 15", "15..=20 kept 21"]
+    );
+}
+
+/// A database directory whose heliosdb.toml attaches a checkpoint sink (signing every
+/// `every` events) and a jsonl-file sink.
+fn with_sinks(dir: &Path, every: u64) -> std::path::PathBuf {
+    let db_dir = dir.join("db");
+    std::fs::create_dir(&db_dir).unwrap();
+    let key = SignerKey::generate("prune").unwrap();
+    key.write_files(dir.join("keys/prune")).unwrap();
+    std::fs::write(
+        db_dir.join("heliosdb.toml"),
+        format!(
+            "[[audit.sinks]]\nkind = \"checkpoint\"\nkey = \"../keys/prune.key\"\npath = \"../checkpoints.txt\"\nevery_events = {every}\nevery_seconds = 86400\n\n[[audit.sinks]]\nkind = \"jsonl-file\"\npath = \"../audit.jsonl\"\n"
+        ),
+    )
+    .unwrap();
+    db_dir
+}
+
+#[test]
+fn the_cli_prunes_up_to_the_newest_checkpoint_with_sinks_attached() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_dir = with_sinks(dir.path(), 5);
+    let db_path = path(&db_dir);
+    let mut script = String::from("CREATE TABLE t (id INTEGER PRIMARY KEY);");
+    for id in 0..11 {
+        script.push_str(&format!(" INSERT INTO t VALUES ({id});"));
+    }
+    assert_exit(&heliosdb(&["--db", db_path, "sql", &script]), 0);
+    // Checkpoints at 5 and 10, then one at the head when the database closed.
+    let newest = {
+        let db = Database::open(&db_dir).unwrap();
+        db.latest_checkpoint().unwrap().unwrap().size
+    };
+    assert!(newest >= 12, "newest checkpoint {newest}");
+
+    let dry = heliosdb(&[
+        "--db",
+        db_path,
+        "audit",
+        "prune",
+        "--older-than",
+        "0s",
+        "--dry-run",
+    ]);
+    assert_exit(&dry, 0);
+    let expected = format!("{newest} events: seq 1..={newest}");
+    assert!(
+        stdout(&dry).contains(&format!("would prune {expected}")),
+        "{}",
+        stdout(&dry)
+    );
+    let done = heliosdb(&["--db", db_path, "audit", "prune", "--older-than", "0s"]);
+    assert_exit(&done, 0);
+    assert!(
+        stdout(&done).contains(&format!("pruned {expected}")),
+        "{}",
+        stdout(&done)
+    );
+    let db = Database::open(&db_dir).unwrap();
+    assert_eq!(db.prune_anchor().unwrap().unwrap().first_kept, newest + 1);
+    assert!(db.verify().unwrap().is_intact());
+}
+
+#[test]
+fn an_attached_checkpoint_sink_without_a_checkpoint_yet_prunes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SignerKey::generate("none-yet").unwrap();
+    let db = Database::open(dir.path().join("db")).unwrap();
+    db.attach_sink(Box::new(CheckpointSink::new(
+        key,
+        dir.path().join("checkpoints.txt"),
+        1000,
+        Duration::from_secs(3600),
+    )))
+    .unwrap();
+    insert_rows(&db, 10);
+    assert_eq!(db.checkpoints().unwrap(), Vec::new());
+    for dry_run in [true, false] {
+        let report = db.prune_before(PruneBefore::Seq(11), dry_run).unwrap();
+        assert_eq!(report.events, 0, "{report:?}");
+        let why = report.limited_by.unwrap();
         assert!(
-            db.audit_head().seq as i64 >= acked,
-            "round {round}: acknowledged event {acked} lost (head {})",
-            db.audit_head().seq
+            why.contains("no signed checkpoint is stored yet (a checkpoint sink is attached)"),
+            "{why}"
         );
     }
+    assert_eq!(db.prune_anchor().unwrap(), None);
+}
+
+#[test]
+fn require_checkpoints_prunes_nothing_before_the_first_checkpoint() {
+    let db = Database::builder()
+        .in_memory()
+        .retention(RetentionOptions {
+            require_checkpoints: true,
+            ..RetentionOptions::default()
+        })
+        .open()
+        .unwrap();
+    insert_rows(&db, 10);
+    let report = db.prune_before(PruneBefore::Seq(11), false).unwrap();
+    assert_eq!(report.events, 0, "{report:?}");
+    assert!(
+        report
+            .limited_by
+            .as_deref()
+            .unwrap()
+            .contains("audit.require_checkpoints = true"),
+        "{report:?}"
+    );
+    assert_eq!(db.prune_anchor().unwrap(), None);
+}
+
+#[test]
+fn a_legal_hold_in_the_configuration_refuses_api_and_cli_prunes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_dir = dir.path().join("db");
+    {
+        let db = Database::open(&db_dir).unwrap();
+        insert_rows(&db, 5);
+    }
+    std::fs::write(db_dir.join("heliosdb.toml"), "[audit]\nlegal_hold = true\n").unwrap();
+    let message = "audit.legal_hold = true in the configuration: pruning is suspended";
+    {
+        let db = Database::open(&db_dir).unwrap();
+        let error = db.prune_before(PruneBefore::Seq(3), false).unwrap_err();
+        assert!(matches!(error, Error::RetentionRefused(_)), "{error}");
+        assert!(error.to_string().contains(message), "{error}");
+        let error = db.prune_before(PruneBefore::Seq(3), true).unwrap_err();
+        assert!(error.to_string().contains(message), "{error}");
+    }
+    let refused = heliosdb(&["--db", path(&db_dir), "audit", "prune", "--before-seq", "3"]);
+    assert_exit(&refused, 1);
+    assert!(
+        common::stderr(&refused).contains(message),
+        "{}",
+        common::stderr(&refused)
+    );
+    let shown = heliosdb(&["--db", path(&db_dir), "config", "show"]);
+    assert_exit(&shown, 0);
+    assert!(
+        stdout(&shown).contains("legal_hold = true"),
+        "{}",
+        stdout(&shown)
+    );
+    assert_eq!(
+        Database::open(&db_dir).unwrap().prune_anchor().unwrap(),
+        None
+    );
+}
+
+#[test]
+fn config_show_names_a_legal_hold_placed_on_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_dir = dir.path().join("db");
+    {
+        let db = Database::open(&db_dir).unwrap();
+        insert_rows(&db, 2);
+    }
+    let shown = heliosdb(&["--db", path(&db_dir), "config", "show"]);
+    assert_exit(&shown, 0);
+    assert!(
+        !stdout(&shown).contains("legal hold is active"),
+        "{}",
+        stdout(&shown)
+    );
+    assert_exit(
+        &heliosdb(&[
+            "--db",
+            path(&db_dir),
+            "--user",
+            "counsel",
+            "audit",
+            "hold",
+            "on",
+            "--reason",
+            "matter 77",
+        ]),
+        0,
+    );
+    let shown = heliosdb(&["--db", path(&db_dir), "config", "show"]);
+    assert_exit(&shown, 0);
+    let text = stdout(&shown);
+    let line = text
+        .lines()
+        .skip_while(|l| !l.starts_with("legal_hold = false"))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        line.starts_with("# a legal hold is active since ")
+            && line.ends_with("by counsel: matter 77"),
+        "{text}"
+    );
+}
+
+#[test]
+fn soc2_devices_that_opt_in_prune_after_90_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_dir = dir.path().join("db");
+    drop(Database::open(&db_dir).unwrap());
+    seal_old_events(&db_dir, 120, 6); // seqs 1..=6: past 90 days
+    seal_old_events(&db_dir, 80, 4); // seqs 7..=10: inside 90 days
+    std::fs::write(
+        db_dir.join("heliosdb.toml"),
+        "[audit]\npreset = \"soc2\"\nauto_prune = true\n",
+    )
+    .unwrap();
+    let db = Database::open(&db_dir).unwrap();
+    assert_eq!(db.options().retention.retention_days, 90);
+    let anchor = db.prune_anchor().unwrap().expect("pruned at open");
+    assert_eq!(
+        anchor.first_kept, 7,
+        "events older than 90 days go, newer stay"
+    );
+    assert!(db.verify().unwrap().is_intact());
+    let mut s = db.session(SessionInfo::new("auditor"));
+    let rows = s
+        .query(
+            "SELECT COUNT(*) AS n FROM __audit_log WHERE operation = 'OLD'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(rows.get::<i64>(0, "n").unwrap(), 4);
+}
+
+#[test]
+fn automatic_pruning_runs_while_the_database_stays_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_dir = dir.path().join("db");
+    drop(Database::open(&db_dir).unwrap());
+    seal_old_events(&db_dir, 40, 5); // seqs 1..=5
+    {
+        let db = Database::open(&db_dir).unwrap();
+        db.set_legal_hold(Some("matter 5"), "counsel").unwrap(); // seq 6
+    }
+    let db = Database::builder()
+        .path(&db_dir)
+        .retention(RetentionOptions {
+            retention_days: 30,
+            auto_prune: true,
+            auto_prune_interval: Duration::from_millis(50),
+            ..RetentionOptions::default()
+        })
+        .open()
+        .unwrap();
+    // Under the hold, the run at open and the periodic runs skip, and say so.
+    let status = db.retention_status().expect("the run at open");
+    assert!(
+        status.skipped.as_deref().unwrap().contains("matter 5"),
+        "{status:?}"
+    );
+    assert_eq!(db.prune_anchor().unwrap(), None);
+    let mut s = db.session(SessionInfo::new("auditor"));
+    let skipped = s
+        .query(
+            "SELECT query FROM __audit_log WHERE operation = 'AUTO_PRUNE_SKIPPED'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(skipped.len(), 1, "recorded once, not on every run");
+    assert!(
+        skipped
+            .get::<String>(0, "query")
+            .unwrap()
+            .contains("legal hold")
+    );
+
+    db.set_legal_hold(None, "counsel").unwrap();
+    // The next periodic run prunes, and its status replaces the skip.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while db.prune_anchor().unwrap().is_none() || db.retention_status().unwrap().skipped.is_some() {
+        assert!(std::time::Instant::now() < deadline, "no periodic prune");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(db.prune_anchor().unwrap().unwrap().first_kept, 6);
+    assert!(db.verify().unwrap().is_intact());
+    assert_eq!(db.retention_status().unwrap().error, None);
 }

@@ -69,19 +69,47 @@ pub struct DatabaseOptions {
 
 /// Retention of the audit trail (`docs/CONFIG.md`, `audit.retention_days` and the keys
 /// after it).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetentionOptions {
     /// Days events are kept; 0 keeps them forever.
     pub retention_days: u64,
-    /// Prune events older than `retention_days` when the database opens (and on
-    /// [`Database::apply_retention`]).
+    /// Prune events older than `retention_days` when the database opens, then every
+    /// `auto_prune_interval` while it is open (and on [`Database::apply_retention`]).
     pub auto_prune: bool,
+    /// Time between automatic pruning runs while the database is open (default one hour).
+    pub auto_prune_interval: Duration,
     /// A legal hold from the configuration: every prune is refused.
     pub legal_hold: bool,
     /// The trail may never be pruned (FDA 21 CFR Part 11 preset).
     pub lockdown: bool,
     /// Prune only under a signed checkpoint, even before the first one exists.
     pub require_checkpoints: bool,
+}
+
+impl Default for RetentionOptions {
+    fn default() -> Self {
+        Self {
+            retention_days: 0,
+            auto_prune: false,
+            auto_prune_interval: Duration::from_secs(3600),
+            legal_hold: false,
+            lockdown: false,
+            require_checkpoints: false,
+        }
+    }
+}
+
+/// The outcome of one automatic pruning run ([`Database::retention_status`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetentionRun {
+    /// When it ran, in microseconds since the Unix epoch.
+    pub at_us: i64,
+    /// Events it pruned.
+    pub events: u64,
+    /// Why it did not prune at all (lockdown, a legal hold), when it was skipped.
+    pub skipped: Option<String>,
+    /// The error it stopped on, if any.
+    pub error: Option<String>,
 }
 
 impl Default for DatabaseOptions {
@@ -108,6 +136,12 @@ pub(crate) struct Shared {
     core: Arc<Core>,
     syncer: Mutex<Option<Syncer>>,
     followers: Mutex<Vec<Follower>>,
+    /// Set once a sink that signs checkpoints is attached: pruning then stays under the
+    /// newest stored signed checkpoint, even before the first one.
+    checkpoint_sink: AtomicBool,
+    /// The periodic automatic pruning thread ([`Database::start_retention`]).
+    retention: Mutex<Option<Syncer>>,
+    retention_status: Mutex<Option<RetentionRun>>,
 }
 
 impl std::ops::Deref for Shared {
@@ -162,8 +196,9 @@ struct LedgerState {
     frontier: Frontier,
 }
 
+/// A background thread of the database: the group-commit syncer, the retention runner.
 struct Syncer {
-    // Dropping the sender tells the thread to do a last fsync and stop.
+    // Dropping the sender tells the thread to finish (the syncer: after a last fsync).
     stop: mpsc::Sender<()>,
     thread: JoinHandle<()>,
 }
@@ -487,6 +522,13 @@ impl Core {
 
 impl Drop for Shared {
     fn drop(&mut self) {
+        if let Some(retention) = self.retention.get_mut().take() {
+            drop(retention.stop);
+            // The retention thread may itself hold the last handle, and so run this.
+            if retention.thread.thread().id() != std::thread::current().id() {
+                let _ = retention.thread.join();
+            }
+        }
         // Followers deliver what is sealed and close before the storage goes.
         for mut follower in self.followers.get_mut().drain(..) {
             follower.stop();
@@ -568,6 +610,9 @@ impl Database {
             core,
             syncer: Mutex::new(syncer),
             followers: Mutex::new(Vec::new()),
+            checkpoint_sink: AtomicBool::new(false),
+            retention: Mutex::new(None),
+            retention_status: Mutex::new(None),
         });
         Ok(Database { shared })
     }
@@ -773,17 +818,37 @@ impl Database {
     }
 
     /// Removes the oldest events of the audit trail: those before `before`, never past
-    /// the newest stored signed checkpoint (when checkpoints are in use) nor past what an
-    /// attached sink has not yet taken. Refused with [`Error::RetentionRefused`] under
-    /// lockdown or a legal hold. With `dry_run`, reports what would be pruned and changes
-    /// nothing. See [`prune`](crate::audit::prune) for what is kept.
+    /// the newest stored signed checkpoint that ends at or before them (once checkpoints
+    /// are in use, while a sink that signs them is attached, or with
+    /// `require_checkpoints`: then nothing is pruned before the first one is stored), nor
+    /// past what an attached sink has taken. Waits up to
+    /// [`SINK_POSITION_WAIT`](prune::SINK_POSITION_WAIT) for every attached sink to say where
+    /// it stands (a sink that never does stops the prune; the report says which). Refused
+    /// with [`Error::RetentionRefused`] under lockdown or a legal hold. With `dry_run`,
+    /// reports what would be pruned and changes nothing. See
+    /// [`prune`](crate::audit::prune) for what is kept.
     pub fn prune_before(&self, before: PruneBefore, dry_run: bool) -> Result<PruneReport> {
+        self.prune_in_chunks(before, dry_run, prune::PRUNE_CHUNK)
+    }
+
+    /// [`Database::prune_before`], removing at most `chunk` events per commit (each commit
+    /// with its own anchor and `PRUNE` event). Exposed so tests can drive several chunks
+    /// without sealing hundreds of thousands of events.
+    #[doc(hidden)]
+    pub fn prune_in_chunks(
+        &self,
+        before: PruneBefore,
+        dry_run: bool,
+        chunk: u64,
+    ) -> Result<PruneReport> {
         if !dry_run {
             self.refuse_if_read_only("pruning the audit trail")?;
         }
         if let Some(refusal) = self.prune_refusal()? {
             return Err(Error::RetentionRefused(refusal));
         }
+        let chunk = chunk.max(1);
+        self.wait_for_sink_positions(prune::SINK_POSITION_WAIT);
         let guard = self.shared.lock_writer()?;
         let snapshot = self.shared.backend.snapshot()?;
         let anchor = prune::load_anchor(&*snapshot)?;
@@ -796,7 +861,9 @@ impl Database {
         let mut through = requested;
         let mut limited_by = None;
         let stored = checkpoints::all(&*snapshot)?;
-        if !stored.is_empty() || self.shared.options.retention.require_checkpoints {
+        let sink_attached = self.shared.checkpoint_sink.load(Ordering::Acquire);
+        let required = self.shared.options.retention.require_checkpoints;
+        if !stored.is_empty() || sink_attached || required {
             let covered = stored
                 .iter()
                 .map(|c| c.size)
@@ -804,33 +871,62 @@ impl Database {
                 .max()
                 .unwrap_or(0);
             if covered < through {
-                limited_by = Some(match covered {
-                    0 => "no signed checkpoint covers these events yet".to_owned(),
-                    size => {
+                limited_by = Some(match (covered, stored.first()) {
+                    (0, None) => format!(
+                        "no signed checkpoint is stored yet ({}): pruning waits for the first one",
+                        if sink_attached {
+                            "a checkpoint sink is attached"
+                        } else {
+                            "audit.require_checkpoints = true"
+                        }
+                    ),
+                    (0, Some(oldest)) => format!(
+                        "no signed checkpoint ends at or before seq {through} (the oldest stored is of {} events)",
+                        oldest.size
+                    ),
+                    (size, _) => {
                         format!("the newest signed checkpoint that covers them is of {size} events")
                     }
                 });
                 through = covered;
             }
         }
-        let floor = self
-            .shared
-            .followers
-            .lock()
-            .iter()
-            .map(|f| f.delivered().unwrap_or(0))
-            .min();
-        if let Some(floor) = floor
-            && floor < through
-        {
-            limited_by = Some(format!("an audit sink has taken events only up to {floor}"));
-            through = floor;
+        for follower in self.shared.followers.lock().iter() {
+            let (floor, why) = match follower.delivered() {
+                Some(delivered) => (
+                    delivered,
+                    format!(
+                        "audit sink {} has taken events only up to {delivered}",
+                        follower.status().name
+                    ),
+                ),
+                None => {
+                    let status = follower.status();
+                    (
+                        0,
+                        format!(
+                            "audit sink {} has not said where it stands after {} s{}",
+                            status.name,
+                            prune::SINK_POSITION_WAIT.as_secs(),
+                            status
+                                .last_error
+                                .map(|e| format!(" (last error: {e})"))
+                                .unwrap_or_default()
+                        ),
+                    )
+                }
+            };
+            if floor < through {
+                limited_by = Some(why);
+                through = floor;
+            }
         }
+        let through = through.max(first_seq - 1);
         let mut report = PruneReport {
             first_seq,
             requested_through: requested,
-            pruned_through: through.max(first_seq - 1),
-            events: through.saturating_sub(first_seq - 1),
+            pruned_through: through,
+            events: through - (first_seq - 1),
             limited_by,
             dry_run,
             prune_events: Vec::new(),
@@ -848,7 +944,7 @@ impl Database {
         };
         let mut from = first_seq;
         while from <= through {
-            let last = through.min(from + prune::PRUNE_CHUNK - 1);
+            let last = through.min(from.saturating_add(chunk - 1));
             let snapshot = self.shared.backend.snapshot()?;
             let tree_size = self.audit_root().0;
             let mut batch = WriteBatch::new();
@@ -884,19 +980,11 @@ impl Database {
         Ok(report)
     }
 
-    /// Applies `retention_days` when `auto_prune` is on: prunes the events recorded more
-    /// than that many days ago (within the limits of [`Database::prune_before`]). Waits up
-    /// to two seconds for attached sinks to say where they stand. Returns `None` when
-    /// automatic pruning is off, refused (lockdown, legal hold) or has nothing to do.
-    pub fn apply_retention(&self) -> Result<Option<PruneReport>> {
-        let retention = &self.shared.options.retention;
-        if !retention.auto_prune || retention.retention_days == 0 || self.options().read_only {
-            return Ok(None);
-        }
-        if self.prune_refusal()?.is_some() {
-            return Ok(None);
-        }
-        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    /// Waits until every attached sink has said where it stands (its `resume_after`
+    /// returned), or `patience` has passed: a sink just attached — the database was opened
+    /// a moment ago — would otherwise count as having taken nothing.
+    fn wait_for_sink_positions(&self, patience: Duration) {
+        let deadline = std::time::Instant::now() + patience;
         while self
             .shared
             .followers
@@ -905,14 +993,93 @@ impl Database {
             .any(|f| f.delivered().is_none())
             && std::time::Instant::now() < deadline
         {
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Applies `retention_days` when `auto_prune` is on: prunes the events recorded more
+    /// than that many days ago (within the limits of [`Database::prune_before`]). Returns
+    /// `None` when automatic pruning is off, refused (lockdown, legal hold) or has nothing
+    /// to do; [`Database::retention_status`] tells which, and a run skipped for a new
+    /// reason is recorded as a SYSTEM `AUTO_PRUNE_SKIPPED` event.
+    pub fn apply_retention(&self) -> Result<Option<PruneReport>> {
+        let retention = &self.shared.options.retention;
+        if !retention.auto_prune || retention.retention_days == 0 || self.options().read_only {
+            return Ok(None);
+        }
+        let at_us = crate::chrono::Utc::now().timestamp_micros();
+        if let Some(refusal) = self.prune_refusal()? {
+            let repeated = self
+                .shared
+                .retention_status
+                .lock()
+                .as_ref()
+                .is_some_and(|last| last.skipped.as_deref() == Some(refusal.as_str()));
+            if !repeated {
+                let mut event = AppEvent::new(prune::AUTO_PRUNE_SKIPPED_OPERATION);
+                event.targets = vec![crate::audit::AUDIT_TABLE.to_owned()];
+                event.detail = format!("automatic pruning skipped: {refusal}");
+                self.shared.record_system(event)?;
+            }
+            *self.shared.retention_status.lock() = Some(RetentionRun {
+                at_us,
+                events: 0,
+                skipped: Some(refusal),
+                error: None,
+            });
+            return Ok(None);
         }
         let days = i64::try_from(retention.retention_days).unwrap_or(i64::MAX);
-        let cutoff = crate::chrono::Utc::now()
-            .timestamp_micros()
-            .saturating_sub(days.saturating_mul(86_400_000_000));
-        let report = self.prune_before(PruneBefore::Time(cutoff), false)?;
+        let cutoff = at_us.saturating_sub(days.saturating_mul(86_400_000_000));
+        let result = self.prune_before(PruneBefore::Time(cutoff), false);
+        *self.shared.retention_status.lock() = Some(RetentionRun {
+            at_us,
+            events: result.as_ref().map_or(0, |r| r.events),
+            skipped: None,
+            error: result.as_ref().err().map(ToString::to_string),
+        });
+        let report = result?;
         Ok((report.events > 0).then_some(report))
+    }
+
+    /// The outcome of the last automatic pruning run in this process (at open or
+    /// periodic), if one ran.
+    pub fn retention_status(&self) -> Option<RetentionRun> {
+        self.shared.retention_status.lock().clone()
+    }
+
+    /// Starts automatic pruning while the database is open: every
+    /// [`RetentionOptions::auto_prune_interval`], [`Database::apply_retention`] runs on a
+    /// background thread, stopped when the database closes. Does nothing unless
+    /// `auto_prune` is on with `retention_days` above 0 (and not read-only), or when it is
+    /// already running. The builder calls it after attaching the configured sinks.
+    pub fn start_retention(&self) -> Result<()> {
+        let retention = &self.shared.options.retention;
+        if !retention.auto_prune || retention.retention_days == 0 || self.options().read_only {
+            return Ok(());
+        }
+        let mut slot = self.shared.retention.lock();
+        if slot.is_some() {
+            return Ok(());
+        }
+        let interval = retention.auto_prune_interval.max(Duration::from_millis(1));
+        let weak = Arc::downgrade(&self.shared);
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("heliosdb-retention".to_owned())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                    let Some(shared) = weak.upgrade() else {
+                        return;
+                    };
+                    let db = Database { shared };
+                    // The outcome, an error included, is kept for `retention_status`.
+                    let _ = db.apply_retention();
+                }
+            })
+            .map_err(|e| Error::Storage(StorageError::Io(e)))?;
+        *slot = Some(Syncer { stop, thread });
+        Ok(())
     }
 
     /// Recomputes every leaf and chain hash of the audit ledger from the stored records
@@ -927,6 +1094,7 @@ impl Database {
     /// [`resume_after`](AuditSink::resume_after), on its own thread, in batches of at most
     /// [`DatabaseOptions::sink_batch_size`]. Commits never wait for it.
     pub fn attach_sink(&self, sink: Box<dyn AuditSink>) -> Result<()> {
+        let signs_checkpoints = sink.signs_checkpoints();
         let follower = Follower::start(
             sink,
             Arc::clone(&self.shared.backend),
@@ -939,6 +1107,9 @@ impl Database {
             self.shared.options.sink_batch_size,
         )?;
         self.shared.followers.lock().push(follower);
+        if signs_checkpoints {
+            self.shared.checkpoint_sink.store(true, Ordering::Release);
+        }
         Ok(())
     }
 

@@ -20,7 +20,7 @@ mod store;
 pub use backend::{
     BatchOp, Direction, Durability, KvIter, Snapshot, StorageBackend, StorageError, WriteBatch,
 };
-pub use database::{Database, DatabaseOptions, DurabilityMode, RetentionOptions};
+pub use database::{Database, DatabaseOptions, DurabilityMode, RetentionOptions, RetentionRun};
 pub use error::{CorruptSource, Error, Result};
 pub use gluesql_core::chrono;
 pub use gluesql_core::data::Value;

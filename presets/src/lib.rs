@@ -489,13 +489,14 @@ impl Config {
         }
     }
 
-    /// Retention: `retention_days`, `auto_prune`, `legal_hold`, `audit_trail_lockdown`,
-    /// `require_checkpoints`.
+    /// Retention: `retention_days`, `auto_prune`, `auto_prune_interval_seconds`,
+    /// `legal_hold`, `audit_trail_lockdown`, `require_checkpoints`.
     pub fn retention_options(&self) -> RetentionOptions {
         let audit = &self.settings.audit;
         RetentionOptions {
             retention_days: audit.retention_days,
             auto_prune: audit.auto_prune,
+            auto_prune_interval: std::time::Duration::from_secs(audit.auto_prune_interval_seconds),
             legal_hold: audit.legal_hold,
             lockdown: audit.audit_trail_lockdown,
             require_checkpoints: audit.require_checkpoints,

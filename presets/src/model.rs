@@ -128,6 +128,9 @@ pub struct AuditConfig {
     pub retention_days: u64,
     /// Prune events older than `retention_days` automatically (applied by retention).
     pub auto_prune: bool,
+    /// Seconds between automatic pruning runs while the database is open.
+    #[serde(deserialize_with = "auto_prune_interval_seconds")]
+    pub auto_prune_interval_seconds: u64,
     /// Refuse every prune (applied by retention).
     pub legal_hold: bool,
     /// Forbid pruning for the life of the database (applied by retention).
@@ -163,6 +166,7 @@ impl Default for AuditConfig {
             async_buffer_size: 1024,
             retention_days: 0,
             auto_prune: false,
+            auto_prune_interval_seconds: 3600,
             legal_hold: false,
             audit_trail_lockdown: false,
             require_checkpoints: false,
@@ -446,6 +450,7 @@ ranged! {
     max_query_length: 1, limits::MAX_QUERY_LENGTH, "a number of characters";
     async_buffer_size: 1, limits::MAX_BATCH, "a number of events";
     retention_days: 0, limits::MAX_RETENTION_DAYS, "a number of days (0 keeps events forever)";
+    auto_prune_interval_seconds: 1, 31_536_000, "a number of seconds (1 to one year)";
     every_events: 1, 1_000_000_000, "a number of events";
     every_seconds: 1, 86_400, "a number of seconds";
     otlp_timeout_ms: 0, 600_000, "a number of milliseconds (0 for the environment or 10000)";

@@ -168,6 +168,11 @@ fn invalid_values_state_the_allowed_range() {
             "from 1 to 1048576",
         ),
         (
+            "[audit]\nauto_prune_interval_seconds = 0\n",
+            "audit.auto_prune_interval_seconds",
+            "from 1 to 31536000",
+        ),
+        (
             "[database]\nmemory_limit_mb = -1\n",
             "database.memory_limit_mb",
             "from 0 to",

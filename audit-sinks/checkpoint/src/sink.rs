@@ -165,6 +165,10 @@ impl AuditSink for CheckpointSink {
         &self.name
     }
 
+    fn signs_checkpoints(&self) -> bool {
+        true
+    }
+
     fn resume_after(&mut self, context: &SinkContext) -> Result<u64, SinkError> {
         self.database_id = context.database_id;
         self.recorder = Some(context.recorder.clone());

@@ -344,9 +344,107 @@ impl StorageBackend for FjallBackend {
                 self.poison_on_error(keyspace.major_compact())?;
             }
         }
-        self.persist()
+        self.persist()?;
+        self.retire_sealed_journals(all.first())
     }
 }
+
+impl FjallBackend {
+    /// fjall deletes a sealed journal (one [`FjallBackend::seal_journal`] sealed, or one
+    /// that filled up) after a flush, once every keyspace has persisted past it. When one
+    /// remains and nothing is left to flush, give it a flush: write and delete a private
+    /// marker key in `keyspace`, flush, and wait (bounded) for the journal to go.
+    fn retire_sealed_journals(
+        &self,
+        keyspace: Option<&fjall::Keyspace>,
+    ) -> Result<(), StorageError> {
+        let Some(keyspace) = keyspace else {
+            return Ok(());
+        };
+        if self.db.journal_count() <= 1 {
+            return Ok(());
+        }
+        // Never touch a key the database itself wrote.
+        if self
+            .poison_on_error(keyspace.get(JOURNAL_MARKER_KEY))?
+            .is_none()
+        {
+            self.poison_on_error(keyspace.insert(JOURNAL_MARKER_KEY, b""))?;
+            self.poison_on_error(keyspace.remove(JOURNAL_MARKER_KEY))?;
+        }
+        self.poison_on_error(keyspace.rotate_memtable_and_wait())?;
+        let deadline = std::time::Instant::now() + RELOCK_PATIENCE;
+        while self.db.journal_count() > 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        self.persist()
+    }
+
+    /// Seals the write-ahead journal of the database in `path`, which must be closed (an
+    /// open database is refused with [`StorageError::Locked`]): the next open writes to a
+    /// new, empty journal and replays the sealed one like any full journal; the next
+    /// [`reclaim`](StorageBackend::reclaim) deletes it once every keyspace has persisted
+    /// past it. fjall retires its journal only after 64 MB of writes; erasing a deleted
+    /// value from every file (`heliosdb audit forget-subject`) needs it sooner: reclaim,
+    /// close, seal, reopen, reclaim. Does nothing where there is no journal yet.
+    pub fn seal_journal(path: impl AsRef<Path>) -> Result<(), StorageError> {
+        let path = path.as_ref();
+        let lock_path = path.join("lock");
+        let lock = match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(StorageError::Io(e)),
+        };
+        let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let reopening = closed_here()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&key);
+        let started = std::time::Instant::now();
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                // Like an open: this process's own handle may still be winding down.
+                Err(std::fs::TryLockError::WouldBlock)
+                    if reopening && started.elapsed() < RELOCK_PATIENCE =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(StorageError::Locked {
+                        path: path.to_path_buf(),
+                    });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(StorageError::Io(e)),
+            }
+        }
+        let mut newest = None;
+        for entry in std::fs::read_dir(path)? {
+            let name = entry?.file_name();
+            let id = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".jnl"))
+                .and_then(|n| n.parse::<u64>().ok());
+            newest = newest.max(id);
+        }
+        if let Some(id) = newest {
+            let next = path.join(format!("{}.jnl", id + 1));
+            let file = std::fs::File::create_new(&next)?;
+            file.sync_all()?;
+            std::fs::File::open(path)?.sync_all()?;
+        }
+        lock.unlock()?;
+        Ok(())
+    }
+}
+
+/// The key [`FjallBackend::retire_sealed_journals`] writes and deletes to cause a flush:
+/// no key of the engine starts with 0xFF 0xFF.
+const JOURNAL_MARKER_KEY: &[u8] = b"\xff\xffheliosdb-fjall/journal-retirement";
 
 impl Drop for FjallBackend {
     fn drop(&mut self) {

@@ -182,6 +182,13 @@ pub struct PruneReport {
     pub prune_events: Vec<u64>,
 }
 
+/// Operation of the SYSTEM event that records an automatic pruning run skipped (lockdown,
+/// a legal hold); recorded once per reason, not on every run.
+pub const AUTO_PRUNE_SKIPPED_OPERATION: &str = "AUTO_PRUNE_SKIPPED";
+
+/// How long a prune waits for every attached sink to say where it stands.
+pub const SINK_POSITION_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Events removed per commit: each commit is atomic with its own anchor and `PRUNE`
 /// event, so a crash between two leaves a consistent, verifiable ledger.
 pub const PRUNE_CHUNK: u64 = 50_000;

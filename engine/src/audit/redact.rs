@@ -452,12 +452,21 @@ pub struct ForgetReport {
 /// key: every value encrypted for it ([`RedactionMode::Encrypt`]) can no longer be
 /// decrypted, while every hash of the ledger still verifies — the chain covers the
 /// ciphertext. The key file is rewritten without the key (fsynced, renamed over the old
-/// one; in memory the keyspace entry is deleted), then the erasure is recorded as a SYSTEM `FORGET_SUBJECT` event naming
-/// the subject by its hash token only (custom fields `subject` and `by`).
+/// one; in memory the keyspace entry is deleted), then the erasure is recorded as a SYSTEM
+/// `FORGET_SUBJECT` event naming the subject by its hash token only (custom fields
+/// `subject` and `by`).
+///
+/// Then every keyspace is reclaimed ([`StorageBackend::reclaim`]): rows the application
+/// has already deleted — the subject's own record in a user table — leave the table files
+/// too. A deleted value can still sit in the backend's write-ahead journal until that is
+/// retired; `heliosdb audit forget-subject` finishes the erasure by closing the database,
+/// sealing the journal (`FjallBackend::seal_journal`) and reclaiming again after reopening
+/// (`docs/THREAT-MODEL.md`, *Right to erasure*).
 ///
 /// Values the trail holds as hash tokens ([`RedactionMode::Hash`]) are pseudonyms: they
-/// stay, and stay searchable. Data in the user's own tables is the application's to
-/// delete.
+/// stay, and stay searchable. Rows the application has not deleted are its own to delete.
+///
+/// [`StorageBackend::reclaim`]: crate::backend::StorageBackend::reclaim
 pub fn forget_subject(db: &crate::Database, value: &str, by: &str) -> Result<ForgetReport> {
     db.refuse_if_read_only("erasing a data subject")?;
     if value.is_empty() {
@@ -470,10 +479,6 @@ pub fn forget_subject(db: &crate::Database, value: &str, by: &str) -> Result<For
     let subject = keys::hmac(&hmac_key, value);
     let token = format!("{HASH_PREFIX}{}", hex(&subject));
     let key_destroyed = keys::destroy_subject_key(backend, &subject)?;
-    if key_destroyed && backend.location().is_none() {
-        // Kept in the keyspace: compact the deletion out.
-        backend.reclaim(&[KS_AUDIT_KEYS])?;
-    }
     let detail = if key_destroyed {
         "subject key destroyed: the subject's encrypted values can no longer be read"
     } else {
@@ -486,6 +491,11 @@ pub fn forget_subject(db: &crate::Database, value: &str, by: &str) -> Result<For
             .custom("subject", token.clone())
             .custom("by", by),
     )?;
+    // Every keyspace: the key (in memory it is kept in one), and the rows of user tables
+    // the application deleted before asking for the erasure.
+    let keyspaces = backend.keyspaces()?;
+    let names: Vec<&str> = keyspaces.iter().map(String::as_str).collect();
+    backend.reclaim(&names)?;
     Ok(ForgetReport {
         token,
         key_destroyed,

@@ -205,6 +205,13 @@ pub trait AuditSink: Send {
     /// A short name, shown in sink status and errors.
     fn name(&self) -> &str;
 
+    /// True for a sink that signs checkpoints of the ledger (and stores them with
+    /// [`SinkRecorder::record_checkpoint`]): while one is attached, pruning removes only
+    /// events under the newest stored signed checkpoint, and nothing before the first.
+    fn signs_checkpoints(&self) -> bool {
+        false
+    }
+
     /// The seq of the last event this sink holds durably (0 for none): delivery resumes
     /// right after it. A sink that cannot tell (it keeps nothing) may return the current
     /// head to skip history.
