@@ -30,8 +30,12 @@ fn sink_child_workload() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return; // Only meaningful as the child of `the_sink_file_survives_kill_nine`.
     };
-    let db = Database::open(&dir).expect("child open");
-    let mut s = db.session(SessionInfo::new("sink-child"));
+    insert_forever(&Database::open(&dir).expect("child open"), "sink-child");
+}
+
+/// The children's workload: insert forever, printing `ack <n>` after each insert returned.
+fn insert_forever(db: &Database, user: &str) {
+    let mut s = db.session(SessionInfo::new(user));
     s.execute(
         "CREATE TABLE IF NOT EXISTS readings (id INTEGER PRIMARY KEY AUTOINCREMENT, value TEXT)",
         &[],
@@ -47,6 +51,38 @@ fn sink_child_workload() {
     }
 }
 
+/// Runs `child` (this binary's test of that name, with `env` naming `db_dir`) and kills it
+/// at a random moment after it acknowledged at least one insert.
+fn kill_child_after_some_acks(child: &str, env: &str, db_dir: &std::path::Path, round: usize) {
+    let mut acked = 0;
+    common::run_child_and_kill(
+        child,
+        env,
+        db_dir,
+        rand::rng().random_range(1..80),
+        |line| {
+            let ack = common::tagged_number(line, "ack ").is_some();
+            acked += usize::from(ack);
+            ack
+        },
+    );
+    assert!(acked > 0, "round {round}: the child wrote nothing");
+}
+
+/// Waits until the first sink of `db` has caught up with the head and reports no error.
+fn wait_for_the_sink(db: &Database, round: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while db.sink_status()[0].lag() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "round {round}: the sink did not catch up: {:?}",
+            db.sink_status()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(db.sink_status()[0].last_error, None, "round {round}");
+}
+
 #[test]
 fn the_sink_file_survives_kill_nine() {
     if std::env::var(CHILD_ENV).is_ok() || std::env::var(ROTATE_CHILD_ENV).is_ok() {
@@ -57,39 +93,15 @@ fn the_sink_file_survives_kill_nine() {
     std::fs::create_dir(&db_dir).expect("db dir");
     std::fs::write(db_dir.join("heliosdb.toml"), CONFIG).expect("config");
     let trail = dir.path().join("trail.jsonl");
-    let mut rng = rand::rng();
     // Rounds whose kill left a torn last line (for the log: kills land anywhere).
     let mut torn = 0;
     for round in 0..KILLS {
-        let mut acked = 0;
-        common::run_child_and_kill(
-            "sink_child_workload",
-            CHILD_ENV,
-            &db_dir,
-            rng.random_range(1..80),
-            |line| {
-                let ack = common::tagged_number(line, "ack ").is_some();
-                acked += usize::from(ack);
-                ack
-            },
-        );
-        assert!(acked > 0, "round {round}: the child wrote nothing");
-
+        kill_child_after_some_acks("sink_child_workload", CHILD_ENV, &db_dir, round);
         if let Ok(bytes) = std::fs::read(&trail) {
             torn += usize::from(bytes.last().is_some_and(|b| *b != b'\n'));
         }
         let db = Database::open(&db_dir).expect("reopen after kill");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while db.sink_status()[0].lag() > 0 {
-            assert!(
-                Instant::now() < deadline,
-                "round {round}: the sink did not catch up: {:?}",
-                db.sink_status()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let status = db.sink_status().remove(0);
-        assert_eq!(status.last_error, None, "round {round}");
+        wait_for_the_sink(&db, round);
         let head = db.audit_head();
         drop(db);
 
@@ -133,21 +145,7 @@ fn rotate_child_workload() {
     let Ok(dir) = std::env::var(ROTATE_CHILD_ENV) else {
         return; // Only meaningful as the child of `the_rotated_files_survive_kill_nine`.
     };
-    let db = open_rotating(std::path::Path::new(&dir));
-    let mut s = db.session(SessionInfo::new("rotate-child"));
-    s.execute(
-        "CREATE TABLE IF NOT EXISTS readings (id INTEGER PRIMARY KEY AUTOINCREMENT, value TEXT)",
-        &[],
-    )
-    .expect("create");
-    for n in 0u64.. {
-        s.execute(
-            "INSERT INTO readings (value) VALUES (?)",
-            &params![format!("reading {n} {}", "x".repeat(200))],
-        )
-        .expect("insert");
-        println!("ack {n}");
-    }
+    insert_forever(&open_rotating(std::path::Path::new(&dir)), "rotate-child");
 }
 
 #[test]
@@ -163,32 +161,10 @@ fn the_rotated_files_survive_kill_nine() {
         "[audit]\nasync_buffer_size = 3\n",
     )
     .expect("config");
-    let mut rng = rand::rng();
     for round in 0..KILLS {
-        let mut acked = 0;
-        common::run_child_and_kill(
-            "rotate_child_workload",
-            ROTATE_CHILD_ENV,
-            &db_dir,
-            rng.random_range(1..80),
-            |line| {
-                let ack = common::tagged_number(line, "ack ").is_some();
-                acked += usize::from(ack);
-                ack
-            },
-        );
-        assert!(acked > 0, "round {round}: the child wrote nothing");
+        kill_child_after_some_acks("rotate_child_workload", ROTATE_CHILD_ENV, &db_dir, round);
         let db = open_rotating(&db_dir);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while db.sink_status()[0].lag() > 0 {
-            assert!(
-                Instant::now() < deadline,
-                "round {round}: the sink did not catch up: {:?}",
-                db.sink_status()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(db.sink_status()[0].last_error, None, "round {round}");
+        wait_for_the_sink(&db, round);
         let head = db.audit_head();
         drop(db);
 

@@ -230,33 +230,10 @@ pub fn roots_from_records(
         }
         frontier = anchor.frontier;
     }
-    if wanted.peek().is_none() {
-        return Ok(roots);
-    }
-    let records = snapshot.range(
-        KS_AUDIT,
-        Bound::Unbounded,
-        Bound::Unbounded,
-        Direction::Forward,
-    )?;
-    for item in records {
-        let (key, value) = item?;
-        if key.as_slice() != record_key(frontier.size() + 1) {
-            return Err(gap(frontier.size() + 1));
-        }
-        let (canonical, _) =
-            split_record(&value).map_err(|e| corrupt(KS_AUDIT, "audit record", &key, e))?;
-        frontier.push(leaf_hash(canonical), |_, _| {});
-        while let Some((i, size)) = wanted.peek().copied() {
-            if size != frontier.size() {
-                break;
-            }
-            roots[i] = Some(frontier.root());
-            wanted.next();
-        }
-        if wanted.peek().is_none() {
-            break;
-        }
+    let (indices, rest): (Vec<usize>, Vec<u64>) = wanted.unzip();
+    let found = extend_from_records(&*snapshot, &mut frontier, &rest)?;
+    for (i, root) in indices.into_iter().zip(found) {
+        roots[i] = root;
     }
     Ok(roots)
 }
