@@ -40,7 +40,7 @@ const CATCH_UP_BATCH: usize = 10_000;
 /// The frontier of the ledger's `head_seq` events, read from the stored nodes; when the
 /// tree does not cover them (a database sealed before the tree existed, a tool that sealed
 /// events alone, an interrupted rebuild) it is built from the records, once, committing
-/// every [`CATCH_UP_BATCH`] leaves.
+/// every 10,000 leaves.
 pub fn catch_up(backend: &dyn StorageBackend, head_seq: u64) -> Result<Frontier> {
     let snapshot = backend.snapshot()?;
     match frontier_at(&*snapshot, head_seq, head_seq) {
