@@ -348,14 +348,16 @@ pub fn token(path: &Path, value: &str, mut out: impl Write) -> anyhow::Result<()
 }
 
 /// `heliosdb --db PATH audit forget-subject ID`: destroys the subject's key, so its
-/// encrypted values cannot be read again; the ledger still verifies.
+/// encrypted values cannot be read again, and erases values the application already
+/// deleted from every file, journal included ([`heliosdb_lite::erase_subject`]); the
+/// ledger still verifies.
 pub fn forget_subject(
-    db: &heliosdb_lite::Database,
+    open: impl FnMut() -> anyhow::Result<heliosdb_lite::Database>,
     id: &str,
     by: &str,
     mut out: impl Write,
 ) -> anyhow::Result<()> {
-    let report = audit::redact::forget_subject(db, id, by).context("cannot forget the subject")?;
+    let report = heliosdb_lite::erase_subject(open, id, by).context("cannot forget the subject")?;
     if report.key_destroyed {
         writeln!(
             out,
@@ -370,42 +372,6 @@ pub fn forget_subject(
         )?;
     }
     out.flush()?;
-    Ok(())
-}
-
-/// Finishes an erasure on disk, after [`forget_subject`] and with the database closed:
-/// seals the write-ahead journal (which may still hold values deleted from the tables),
-/// reopens with `reopen` and reclaims every keyspace, which deletes the sealed journal.
-pub fn retire_journal(
-    dir: &Path,
-    reopen: impl FnOnce() -> anyhow::Result<heliosdb_lite::Database>,
-) -> anyhow::Result<()> {
-    let journals = || -> anyhow::Result<Vec<std::path::PathBuf>> {
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir(dir)? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "jnl") {
-                found.push(path);
-            }
-        }
-        Ok(found)
-    };
-    let old = journals()?;
-    FjallBackend::seal_journal(dir)
-        .with_context(|| format!("cannot seal the journal of {}", dir.display()))?;
-    let db = reopen()?;
-    let keyspaces = db.backend().keyspaces()?;
-    let names: Vec<&str> = keyspaces.iter().map(String::as_str).collect();
-    db.backend()
-        .reclaim(&names)
-        .with_context(|| format!("cannot retire the journal of {}", dir.display()))?;
-    drop(db);
-    if let Some(left) = old.iter().find(|path| path.exists()) {
-        bail!(
-            "the key is destroyed, but the old journal {} is still in use and may hold deleted values; run the command again",
-            left.display()
-        );
-    }
     Ok(())
 }
 

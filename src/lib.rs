@@ -37,6 +37,9 @@ pub use heliosdb_engine::{
     StorageError, Value, params,
 };
 
+mod erasure;
+pub use erasure::erase_subject;
+
 /// Date and time types for binding `DATE`, `TIMESTAMP` and `TIME` parameters.
 pub use heliosdb_engine::chrono;
 

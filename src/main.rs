@@ -457,20 +457,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 AuditCommand::Token { value } => audit_cmd::token(path, value, io::stdout().lock()),
                 AuditCommand::ForgetSubject { id } => {
-                    let db = open(&cli)?;
                     let by = session_info(&cli).user;
-                    let dir = db
-                        .backend()
-                        .location()
-                        .filter(|_| db.backend().kind() == "fjall");
-                    audit_cmd::forget_subject(&db, id, &by, io::stdout().lock())?;
-                    // The erasure is recorded; now the journal that may still hold deleted
-                    // values goes too, which fjall allows only while the database is closed.
-                    drop(db);
-                    match dir {
-                        Some(dir) => audit_cmd::retire_journal(&dir, || open(&cli)),
-                        None => Ok(()),
-                    }
+                    audit_cmd::forget_subject(|| open(&cli), id, &by, io::stdout().lock())
                 }
                 AuditCommand::Export {
                     format: ExportFormat::Jsonl,

@@ -7,6 +7,8 @@
 #[allow(dead_code)]
 mod gdpr_reporter;
 
+mod common;
+
 use gdpr_reporter::{ALICE, BOB, CAROL, CUSTOMERS, Report, SERVICES, ServiceReport};
 use heliosdb_lite::engine::audit::ledger::KS_AUDIT;
 use heliosdb_lite::engine::{Durability, WriteBatch};
@@ -72,7 +74,12 @@ fn access_record_and_trail_hold_exactly_what_the_services_did() {
     let phone = &service(&report, "accounts").access.held[0].1;
     assert!(phone.contains(&"phone=+49 30 5550199".to_owned()));
 
-    // Art. 17: Carol is gone everywhere.
+    // Art. 17: Carol is gone everywhere: from the tables, readable trail and every file
+    // of every service's database, journals included.
+    assert_eq!(
+        common::files_containing(&dir.path().join("services"), CAROL.as_bytes()),
+        Vec::<String>::new()
+    );
     for s in &report.services {
         let e = &s.erasure;
         assert!(e.passed, "{}: {e:?}", s.service);

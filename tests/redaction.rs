@@ -15,7 +15,7 @@ use std::path::Path;
 
 mod common;
 
-use common::{assert_exit, heliosdb, path, stdout};
+use common::{assert_exit, files_containing, heliosdb, path, stdout};
 
 fn policy(columns: &[&str], mode: RedactionMode) -> AuditPolicy {
     AuditPolicy {
@@ -34,26 +34,6 @@ fn open(dir: &Path, policy: AuditPolicy) -> Database {
         .audit_policy(policy)
         .open()
         .expect("open")
-}
-
-/// Every file under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(current) = stack.pop() {
-        for entry in std::fs::read_dir(&current).expect("read dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let bytes = std::fs::read(&path).expect("read file");
-                if bytes.windows(needle.len()).any(|w| w == needle) {
-                    found.push(path.display().to_string());
-                }
-            }
-        }
-    }
-    found
 }
 
 fn all_events(backend: &dyn StorageBackend) -> Vec<AuditEvent> {
@@ -615,4 +595,77 @@ fn forget_subject_erases_a_deleted_row_from_every_file() {
         files_containing(&db, b"alice@example.org"),
         Vec::<String>::new()
     );
+}
+
+#[test]
+fn erase_subject_from_the_api_leaves_no_file_with_the_value() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("heliosdb.toml"),
+        "[audit]\nredact_columns = [\"email\"]\nredaction_mode = \"encrypt\"\n",
+    )
+    .unwrap();
+    {
+        let db = Database::open(dir.path()).unwrap();
+        let mut s = db.session(SessionInfo::new("app"));
+        s.execute(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)",
+            &[],
+        )
+        .unwrap();
+        s.execute(
+            "INSERT INTO users VALUES (1, $1)",
+            &params!["dora@example.org"],
+        )
+        .unwrap();
+        s.execute(
+            "INSERT INTO users VALUES (2, $1)",
+            &params!["ed@example.org"],
+        )
+        .unwrap();
+        s.execute("DELETE FROM users WHERE id = 1", &[]).unwrap();
+    }
+    assert_ne!(
+        files_containing(dir.path(), b"dora@example.org"),
+        Vec::<String>::new(),
+        "before the erasure the deleted value is still in some file"
+    );
+
+    // With a handle still open the journal cannot be sealed: a clear error, and the
+    // erasure can be run again once the handle is gone.
+    let held = Database::open(dir.path()).unwrap();
+    let mut opens = 0;
+    let open_again = || {
+        opens += 1;
+        if opens == 1 {
+            Ok(held.clone())
+        } else {
+            Database::open(dir.path())
+        }
+    };
+    let error = heliosdb_lite::erase_subject(open_again, "dora@example.org", "dpo")
+        .expect_err("the journal of an open database cannot be sealed");
+    assert!(error.to_string().contains("is already open"), "{error}");
+    drop(held);
+
+    let report =
+        heliosdb_lite::erase_subject(|| Database::open(dir.path()), "dora@example.org", "dpo")
+            .unwrap();
+    assert!(
+        !report.key_destroyed,
+        "the first run destroyed the key already"
+    );
+    assert_eq!(
+        files_containing(dir.path(), b"dora@example.org"),
+        Vec::<String>::new(),
+        "the erased value is still on disk"
+    );
+    let db = Database::open(dir.path()).unwrap();
+    assert!(db.verify().unwrap().is_intact());
+    let rows = db
+        .session(SessionInfo::new("app"))
+        .query("SELECT email FROM users", &[])
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows.get::<String>(0, "email").unwrap(), "ed@example.org");
 }

@@ -175,15 +175,23 @@ pub fn simulate(root: &Path) -> anyhow::Result<()> {
 }
 
 /// Erases the data subject `email` in the named services the way the engine implements
-/// it: the subject's rows are deleted, then its key is destroyed (`forget_subject`), so its
-/// personal data in the audit trail can no longer be read.
+/// it: the subject's rows are deleted, then `erase_subject` destroys its key, so its
+/// personal data in the audit trail can no longer be read, and clears the deleted rows
+/// from every file of the database, journal included.
 pub fn erase(root: &Path, email: &str, services: &[&str]) -> anyhow::Result<()> {
     for service in SERVICES.iter().filter(|s| services.contains(&s.name)) {
-        let (_, db) = open(&root.join(service.name), false)?;
-        let mut session = db.session(SessionInfo::new("privacy-team").application("erasure"));
-        let delete = format!("DELETE FROM {} WHERE email = $1", service.table);
-        session.execute(&delete, &params![email])?;
-        redact::forget_subject(&db, email, "privacy-team")?;
+        let dir = root.join(service.name);
+        {
+            let (_, db) = open(&dir, false)?;
+            let mut session = db.session(SessionInfo::new("privacy-team").application("erasure"));
+            let delete = format!("DELETE FROM {} WHERE email = $1", service.table);
+            session.execute(&delete, &params![email])?;
+        } // the erasure needs every handle closed: it seals the journal between two opens
+        heliosdb_lite::erase_subject(
+            || open(&dir, false).map(|(_, db)| db),
+            email,
+            "privacy-team",
+        )?;
     }
     Ok(())
 }

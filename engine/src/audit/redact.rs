@@ -459,8 +459,9 @@ pub struct ForgetReport {
 /// Then every keyspace is reclaimed ([`StorageBackend::reclaim`]): rows the application
 /// has already deleted — the subject's own record in a user table — leave the table files
 /// too. A deleted value can still sit in the backend's write-ahead journal until that is
-/// retired; `heliosdb audit forget-subject` finishes the erasure by closing the database,
-/// sealing the journal (`FjallBackend::seal_journal`) and reclaiming again after reopening
+/// retired; `heliosdb_lite::erase_subject` (which `heliosdb audit forget-subject` runs)
+/// calls this, then finishes the erasure by closing the database, sealing the journal
+/// (`FjallBackend::seal_journal`) and reclaiming again after reopening
 /// (`docs/THREAT-MODEL.md`, *Right to erasure*).
 ///
 /// Values the trail holds as hash tokens ([`RedactionMode::Hash`]) are pseudonyms: they
