@@ -5,6 +5,7 @@ use anyhow::Context;
 use heliosdb_lite::config::FILE_NAME;
 use heliosdb_lite::engine::audit::prune;
 use heliosdb_lite::engine::audit::table::timestamp;
+use heliosdb_lite::engine::catalog::KS_CATALOG;
 use heliosdb_lite::{Config, Database, FjallBackend, Preset, StorageBackend, StorageError};
 use std::fmt;
 use std::io::Write;
@@ -71,11 +72,13 @@ fn placed_hold(dir: &Path) -> anyhow::Result<Option<String>> {
         }
         Err(error) => return Err(error).context(format!("reading {}", dir.display())),
     };
-    let snapshot = backend.snapshot()?;
     // A directory without a catalog holds no hold.
-    let Ok(hold) = prune::load_hold(&*snapshot) else {
+    if !backend.keyspaces()?.iter().any(|k| k == KS_CATALOG) {
         return Ok(None);
-    };
+    }
+    let snapshot = backend.snapshot()?;
+    let hold = prune::load_hold(&*snapshot)
+        .with_context(|| format!("reading the legal hold of {}", dir.display()))?;
     Ok(hold.map(|hold| {
         format!(
             "# a legal hold is active since {} (heliosdb audit hold) by {}: {}",

@@ -345,15 +345,21 @@ impl StorageBackend for FjallBackend {
             }
         }
         self.persist()?;
-        self.retire_sealed_journals(all.first())
+        // One fixed keyspace, so the marker always lands in the same place.
+        let first = {
+            let map = self.keyspaces.read();
+            map.keys().min().and_then(|name| map.get(name)).cloned()
+        };
+        self.retire_sealed_journals(first.as_ref())
     }
 }
 
 impl FjallBackend {
     /// fjall deletes a sealed journal (one [`FjallBackend::seal_journal`] sealed, or one
     /// that filled up) after a flush, once every keyspace has persisted past it. When one
-    /// remains and nothing is left to flush, give it a flush: write and delete a private
-    /// marker key in `keyspace`, flush, and wait (bounded) for the journal to go.
+    /// remains and nothing is left to flush, give it a flush: delete a private marker key
+    /// in `keyspace` (a tombstone only: the key is never written, so no reader ever sees
+    /// it), flush, and wait (bounded) for the journal to go.
     fn retire_sealed_journals(
         &self,
         keyspace: Option<&fjall::Keyspace>,
@@ -364,14 +370,9 @@ impl FjallBackend {
         if self.db.journal_count() <= 1 {
             return Ok(());
         }
-        // Never touch a key the database itself wrote.
-        if self
-            .poison_on_error(keyspace.get(JOURNAL_MARKER_KEY))?
-            .is_none()
-        {
-            self.poison_on_error(keyspace.insert(JOURNAL_MARKER_KEY, b""))?;
-            self.poison_on_error(keyspace.remove(JOURNAL_MARKER_KEY))?;
-        }
+        // A tombstone for a key no part of the database writes: the memtable it goes into
+        // is what the flush needs; a concurrent snapshot or scan sees nothing new.
+        self.poison_on_error(keyspace.remove(JOURNAL_MARKER_KEY))?;
         self.poison_on_error(keyspace.rotate_memtable_and_wait())?;
         let deadline = std::time::Instant::now() + RELOCK_PATIENCE;
         while self.db.journal_count() > 1 && std::time::Instant::now() < deadline {
@@ -442,8 +443,8 @@ impl FjallBackend {
     }
 }
 
-/// The key [`FjallBackend::retire_sealed_journals`] writes and deletes to cause a flush:
-/// no key of the engine starts with 0xFF 0xFF.
+/// The key [`FjallBackend::retire_sealed_journals`] deletes (a tombstone only) to cause a
+/// flush: no key of the engine starts with 0xFF 0xFF.
 const JOURNAL_MARKER_KEY: &[u8] = b"\xff\xffheliosdb-fjall/journal-retirement";
 
 impl Drop for FjallBackend {
