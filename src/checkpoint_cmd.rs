@@ -60,41 +60,25 @@ fn read_notes(place: &Path) -> anyhow::Result<Vec<(PathBuf, Note)>> {
 /// head. The database first checks that it extends the newest checkpoint it stores (both
 /// roots recomputed from the stored events); with `--out`, the last checkpoint of this
 /// database in the file or directory must match the ledger too, or nothing is signed.
+/// Without `--out` the same holds for every place in `configured` (the checkpoint sinks'
+/// files and directories in `heliosdb.toml`) that exists, and the note is printed.
 pub fn checkpoint(
     db: &Database,
     key: &Path,
     place: Option<&Path>,
+    configured: &[CheckpointFiles],
     mut out: impl Write,
 ) -> anyhow::Result<()> {
     let key = SignerKey::from_file(key)?;
     let (size, _) = db.audit_root();
     anyhow::ensure!(size > 0, "nothing to checkpoint: the audit ledger is empty");
-    let origin = Checkpoint::new(&db.database_id(), 0, [0; 32]).origin;
     let files = place.map(CheckpointFiles::at);
-    if let Some(files) = &files {
-        let verifier = key.verifier();
-        let mut previous: Option<Checkpoint> = None;
-        for (file, note) in files.read_notes()? {
-            if note.verify(&verifier).is_err() {
-                continue; // Another key's checkpoint.
-            }
-            let checkpoint = Checkpoint::parse_body(note.text())
-                .with_context(|| format!("in {}", file.display()))?;
-            if checkpoint.origin == origin
-                && previous.as_ref().is_none_or(|p| p.size <= checkpoint.size)
-            {
-                previous = Some(checkpoint);
-            }
-        }
-        if let Some(previous) = previous {
-            consistent_with(db, &previous, size).map_err(|why| {
-                Tampered(format!(
-                    "refusing to sign: the ledger is not consistent with the last checkpoint in {} (size {}): {why}",
-                    files.path().display(),
-                    previous.size
-                ))
-            })?;
-        }
+    let checked: Vec<&CheckpointFiles> = match &files {
+        Some(files) => vec![files],
+        None => configured.iter().filter(|f| f.path().exists()).collect(),
+    };
+    for files in checked {
+        extends_last_checkpoint_in(db, files, &key, size)?;
     }
     let checkpoint = Checkpoint::new(&db.database_id(), size, db.checkpoint_root(size)?);
     let note = checkpoint.sign(&key)?;
@@ -116,6 +100,42 @@ pub fn checkpoint(
         key.id(),
         written.display()
     )?;
+    Ok(())
+}
+
+/// Refuses (as tampering) when the last checkpoint of this database signed by `key` in
+/// `files` is not consistent with the ledger at `size` (its root recomputed from the
+/// stored events); checkpoints of other databases or keys there are skipped.
+fn extends_last_checkpoint_in(
+    db: &Database,
+    files: &CheckpointFiles,
+    key: &SignerKey,
+    size: u64,
+) -> anyhow::Result<()> {
+    let origin = Checkpoint::new(&db.database_id(), 0, [0; 32]).origin;
+    let verifier = key.verifier();
+    let mut previous: Option<Checkpoint> = None;
+    for (file, note) in files.read_notes()? {
+        if note.verify(&verifier).is_err() {
+            continue; // Another key's checkpoint.
+        }
+        let checkpoint = Checkpoint::parse_body(note.text())
+            .with_context(|| format!("in {}", file.display()))?;
+        if checkpoint.origin == origin
+            && previous.as_ref().is_none_or(|p| p.size <= checkpoint.size)
+        {
+            previous = Some(checkpoint);
+        }
+    }
+    if let Some(previous) = previous {
+        consistent_with(db, &previous, size).map_err(|why| {
+            Tampered(format!(
+                "refusing to sign: the ledger is not consistent with the last checkpoint in {} (size {}): {why}",
+                files.path().display(),
+                previous.size
+            ))
+        })?;
+    }
     Ok(())
 }
 

@@ -20,6 +20,7 @@ mod table;
 use anyhow::Context;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
+use heliosdb_lite::checkpoint::CheckpointFiles;
 use heliosdb_lite::{Database, SessionInfo};
 use printer::{Format, Printer};
 use script::Script;
@@ -124,7 +125,9 @@ enum Command {
         key: PathBuf,
         /// Append the checkpoint to FILE, or write it as its own file into directory DIR
         /// (an existing directory, or a path ending with `/`), after checking the ledger
-        /// against the last checkpoint there, instead of printing it.
+        /// against the last checkpoint there, instead of printing it. Without it the note
+        /// is printed, after checking the ledger against the last checkpoint in each file
+        /// or directory the configuration's checkpoint sinks write to.
         #[arg(long, value_name = "FILE|DIR")]
         out: Option<PathBuf>,
     },
@@ -396,7 +399,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Checkpoint { key, out }) => {
             required_db(&cli, "checkpoint");
             let db = open(&cli)?;
-            checkpoint_cmd::checkpoint(&db, key, out.as_deref(), io::stdout().lock())
+            let config = config_cmd::resolve(cli.config.as_deref(), cli.db.as_deref())?;
+            let configured: Vec<CheckpointFiles> = config
+                .checkpoint_places()
+                .into_iter()
+                .map(|(place, dir)| match dir {
+                    true => CheckpointFiles::Dir(place),
+                    false => CheckpointFiles::File(place),
+                })
+                .collect();
+            checkpoint_cmd::checkpoint(&db, key, out.as_deref(), &configured, io::stdout().lock())
         }
         Some(Command::Audit { command }) => {
             let path = required_db(&cli, "audit");

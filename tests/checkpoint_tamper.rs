@@ -976,3 +976,42 @@ fn proofs_come_from_the_stored_checkpoints_and_carry_the_event_line() {
     std::fs::remove_file(&line_file).expect("remove");
     assert_exit(&verify_proof(&[]), 0);
 }
+
+#[test]
+fn checkpoint_without_out_checks_the_places_the_configuration_names() {
+    // The checkpoint sink of heliosdb.toml writes outside the database directory; a
+    // rollback of the whole directory takes the stored checkpoints back with it, but not
+    // that place, and `checkpoint` without --out looks there too (the sink itself checks
+    // on its own thread, which may not have run before the command signs).
+    let site = Site::new();
+    let old = site.file("old-copy");
+    let place = site.file("checkpoints");
+    std::fs::create_dir(&place).expect("checkpoint directory");
+    let config = format!(
+        "[[audit.sinks]]\nkind = \"checkpoint\"\nkey = \"{}\"\ndir = \"{}\"\nevery_events = 1000000\nevery_seconds = 86400\n",
+        path(&site.private),
+        path(&place)
+    );
+    write(&site.db, 0..10);
+    copy_dir(&site.db, &old);
+    write(&site.db, 10..20);
+    std::fs::write(site.db.join("heliosdb.toml"), &config).expect("config");
+    assert_exit(&site.sign(Some(&place)), 0);
+    // The ledger extends the checkpoints there: the note is printed.
+    let output = site.sign(None);
+    assert_exit(&output, 0);
+    assert!(stdout(&output).contains("heliosdb/"), "{}", stdout(&output));
+
+    std::fs::remove_dir_all(&site.db).expect("remove");
+    copy_dir(&old, &site.db);
+    std::fs::write(site.db.join("heliosdb.toml"), &config).expect("config");
+    assert_fails_with(
+        &site.sign(None),
+        1,
+        &[
+            "refusing to sign: the ledger is not consistent with the last checkpoint in",
+            path(&place),
+            "its tail was cut or it was rolled back",
+        ],
+    );
+}

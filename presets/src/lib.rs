@@ -516,6 +516,26 @@ impl Config {
         }
     }
 
+    /// Where the configured checkpoint sinks keep their checkpoints: each one's `path`
+    /// (a file) or `dir` (a directory), resolved against the configuration file's
+    /// directory, with `true` for a directory.
+    pub fn checkpoint_places(&self) -> Vec<(PathBuf, bool)> {
+        self.settings
+            .audit
+            .sinks
+            .iter()
+            .filter_map(|sink| match sink {
+                SinkConfig::Checkpoint(c) if !c.dir.trim().is_empty() => {
+                    Some((self.resolve_path(&c.dir), true))
+                }
+                SinkConfig::Checkpoint(c) if !c.path.trim().is_empty() => {
+                    Some((self.resolve_path(&c.path), false))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The follower sinks `[[audit.sinks]]` lists, ready to attach. Fails when a
     /// checkpoint sink's key cannot be read.
     pub fn build_sinks(&self) -> Result<Vec<Box<dyn AuditSink>>, ConfigError> {
