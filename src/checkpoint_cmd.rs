@@ -73,12 +73,9 @@ pub fn checkpoint(
     let (size, _) = db.audit_root();
     anyhow::ensure!(size > 0, "nothing to checkpoint: the audit ledger is empty");
     let files = place.map(CheckpointFiles::at);
-    let checked: Vec<&CheckpointFiles> = match &files {
-        Some(files) => vec![files],
-        None => configured.iter().filter(|f| f.path().exists()).collect(),
-    };
-    for files in checked {
-        extends_last_checkpoint_in(db, files, &key, size)?;
+    match &files {
+        Some(files) => extends_last_checkpoint_in(db, files, &key, size)?,
+        None => extends_configured(db, configured, &key, size)?,
     }
     let checkpoint = Checkpoint::new(&db.database_id(), size, db.checkpoint_root(size)?);
     let note = checkpoint.sign(&key)?;
@@ -100,6 +97,19 @@ pub fn checkpoint(
         key.id(),
         written.display()
     )?;
+    Ok(())
+}
+
+/// [`extends_last_checkpoint_in`] for each of the `configured` places that exists.
+fn extends_configured(
+    db: &Database,
+    configured: &[CheckpointFiles],
+    key: &SignerKey,
+    size: u64,
+) -> anyhow::Result<()> {
+    for files in configured.iter().filter(|f| f.path().exists()) {
+        extends_last_checkpoint_in(db, files, key, size)?;
+    }
     Ok(())
 }
 
@@ -173,12 +183,14 @@ pub fn event_line_file(proof_file: &Path) -> PathBuf {
 /// a `tlog-proof@v1` for event `seq`, against a fresh checkpoint signed with `key` (and
 /// stored), the newest checkpoint in `place` that covers it, or, with neither, the newest
 /// checkpoint stored in `__audit_checkpoints` that covers it. The event's export line is
-/// written beside the proof ([`event_line_file`]).
+/// written beside the proof ([`event_line_file`]). Before signing with `key`, the ledger
+/// is checked against the last checkpoint in each of the `configured` places, like
+/// [`checkpoint`] does.
 pub fn prove(
     db: &Database,
     seq: u64,
-    key: Option<&Path>,
-    place: Option<&Path>,
+    (key, place): (Option<&Path>, Option<&Path>),
+    configured: &[CheckpointFiles],
     proof_file: &Path,
     mut out: impl Write,
 ) -> anyhow::Result<()> {
@@ -188,6 +200,7 @@ pub fn prove(
             let key = SignerKey::from_file(key)?;
             let (size, _) = db.audit_root();
             anyhow::ensure!(size > 0, "nothing to prove: the audit ledger is empty");
+            extends_configured(db, configured, &key, size)?;
             let checkpoint = Checkpoint::new(&db.database_id(), size, db.checkpoint_root(size)?);
             let note = checkpoint.sign(&key)?;
             let signed_at = heliosdb_lite::engine::chrono::Utc::now().timestamp_micros();
@@ -396,15 +409,19 @@ fn proved_line(path: &Path, canonical: &[u8], seq: u64) -> anyhow::Result<(Strin
     Ok((first.to_owned(), line))
 }
 
-/// `heliosdb --db PATH audit sync --after N --key KEY --out FILE`.
+/// `heliosdb --db PATH audit sync --after N --key KEY --out FILE`. Before signing, the
+/// ledger is checked against the last checkpoint in each of the `configured` places, like
+/// [`checkpoint`] does.
 pub fn sync(
     db: &Database,
     after: u64,
     key: &Path,
+    configured: &[CheckpointFiles],
     file: &Path,
     mut out: impl Write,
 ) -> anyhow::Result<()> {
     let key = SignerKey::from_file(key)?;
+    extends_configured(db, configured, &key, db.audit_root().0)?;
     let mut bytes = Vec::new();
     let summary = match write_batch(db, &key, after, &mut bytes) {
         Err(BatchError::Refused { what }) => return Err(Tampered(what).into()),

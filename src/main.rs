@@ -399,15 +399,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Checkpoint { key, out }) => {
             required_db(&cli, "checkpoint");
             let db = open(&cli)?;
-            let config = config_cmd::resolve(cli.config.as_deref(), cli.db.as_deref())?;
-            let configured: Vec<CheckpointFiles> = config
-                .checkpoint_places()
-                .into_iter()
-                .map(|(place, dir)| match dir {
-                    true => CheckpointFiles::Dir(place),
-                    false => CheckpointFiles::File(place),
-                })
-                .collect();
+            let configured = configured_checkpoints(&cli)?;
             checkpoint_cmd::checkpoint(&db, key, out.as_deref(), &configured, io::stdout().lock())
         }
         Some(Command::Audit { command }) => {
@@ -423,15 +415,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     checkpoint_cmd::prove(
                         &db,
                         *seq,
-                        key.as_deref(),
-                        checkpoint.as_deref(),
+                        (key.as_deref(), checkpoint.as_deref()),
+                        &configured_checkpoints(&cli)?,
                         out,
                         io::stdout().lock(),
                     )
                 }
                 AuditCommand::Sync { after, key, out } => {
                     let db = open(&cli)?;
-                    checkpoint_cmd::sync(&db, *after, key, out, io::stdout().lock())
+                    let configured = configured_checkpoints(&cli)?;
+                    checkpoint_cmd::sync(&db, *after, key, &configured, out, io::stdout().lock())
                 }
                 AuditCommand::Prune {
                     older_than,
@@ -587,6 +580,20 @@ fn open(cli: &Cli) -> anyhow::Result<Database> {
         None => builder.in_memory().open(),
     };
     Ok(db?)
+}
+
+/// The files and directories the configuration's checkpoint sinks write to: the signing
+/// commands check the ledger against the last checkpoint there before they sign.
+fn configured_checkpoints(cli: &Cli) -> anyhow::Result<Vec<CheckpointFiles>> {
+    let config = config_cmd::resolve(cli.config.as_deref(), cli.db.as_deref())?;
+    Ok(config
+        .checkpoint_places()
+        .into_iter()
+        .map(|(place, dir)| match dir {
+            true => CheckpointFiles::Dir(place),
+            false => CheckpointFiles::File(place),
+        })
+        .collect())
 }
 
 /// Who the session runs as, from the global options.

@@ -981,8 +981,9 @@ fn proofs_come_from_the_stored_checkpoints_and_carry_the_event_line() {
 fn checkpoint_without_out_checks_the_places_the_configuration_names() {
     // The checkpoint sink of heliosdb.toml writes outside the database directory; a
     // rollback of the whole directory takes the stored checkpoints back with it, but not
-    // that place, and `checkpoint` without --out looks there too (the sink itself checks
-    // on its own thread, which may not have run before the command signs).
+    // that place, and `checkpoint` without --out, `audit prove --key` and `audit sync` look
+    // there too (the sink itself checks on its own thread, which may not have run before
+    // a command signs).
     let site = Site::new();
     let old = site.file("old-copy");
     let place = site.file("checkpoints");
@@ -1005,13 +1006,28 @@ fn checkpoint_without_out_checks_the_places_the_configuration_names() {
     std::fs::remove_dir_all(&site.db).expect("remove");
     copy_dir(&old, &site.db);
     std::fs::write(site.db.join("heliosdb.toml"), &config).expect("config");
-    assert_fails_with(
-        &site.sign(None),
-        1,
-        &[
-            "refusing to sign: the ledger is not consistent with the last checkpoint in",
-            path(&place),
-            "its tail was cut or it was rolled back",
-        ],
-    );
+    let refused = [
+        "refusing to sign: the ledger is not consistent with the last checkpoint in",
+        path(&place),
+        "its tail was cut or it was rolled back",
+    ];
+    assert_fails_with(&site.sign(None), 1, &refused);
+    // The other commands that sign a fresh checkpoint look there too.
+    let proof = site.file("e3.tlog-proof");
+    let batch = site.file("batch.gz");
+    let key = path(&site.private);
+    let prove = ["audit", "prove", "3", "--key", key, "--out", path(&proof)];
+    assert_fails_with(&site.run(&prove), 1, &refused);
+    let sync = [
+        "audit",
+        "sync",
+        "--after",
+        "0",
+        "--key",
+        key,
+        "--out",
+        path(&batch),
+    ];
+    assert_fails_with(&site.run(&sync), 1, &refused);
+    assert!(!proof.exists() && !batch.exists(), "nothing was written");
 }
