@@ -912,3 +912,45 @@ fn automatic_pruning_runs_while_the_database_stays_open() {
     assert!(db.verify().unwrap().is_intact());
     assert_eq!(db.retention_status().unwrap().error, None);
 }
+
+/// A sink that can never say where it stands: its destination is unreadable.
+struct Unreadable;
+
+impl heliosdb_lite::AuditSink for Unreadable {
+    fn name(&self) -> &str {
+        "unreadable"
+    }
+
+    fn resume_after(
+        &mut self,
+        _context: &heliosdb_lite::SinkContext,
+    ) -> Result<u64, heliosdb_lite::SinkError> {
+        Err("its destination cannot be read".into())
+    }
+
+    fn deliver(
+        &mut self,
+        _prev: &[u8; 32],
+        _events: &[heliosdb_lite::SealedEvent],
+    ) -> Result<(), heliosdb_lite::SinkError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_sink_that_failed_to_start_stops_the_prune_and_is_named() {
+    let db = Database::in_memory().unwrap();
+    db.attach_sink(Box::new(Unreadable)).unwrap();
+    insert_rows(&db, 10);
+    let report = db.prune_before(PruneBefore::Seq(11), false).unwrap();
+    assert_eq!(report.events, 0, "{report:?}");
+    let why = report.limited_by.unwrap();
+    // Named at once with its error, not after waiting out the patience for sinks.
+    assert!(
+        why.contains(
+            "audit sink unreadable has not said where it stands (last error: resume: its destination cannot be read)"
+        ),
+        "{why}"
+    );
+    assert_eq!(db.prune_anchor().unwrap(), None);
+}

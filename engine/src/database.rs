@@ -904,15 +904,17 @@ impl Database {
                     let status = follower.status();
                     (
                         0,
-                        format!(
-                            "audit sink {} has not said where it stands after {} s{}",
-                            status.name,
-                            prune::SINK_POSITION_WAIT.as_secs(),
-                            status
-                                .last_error
-                                .map(|e| format!(" (last error: {e})"))
-                                .unwrap_or_default()
-                        ),
+                        match status.last_error {
+                            Some(e) => format!(
+                                "audit sink {} has not said where it stands (last error: {e})",
+                                status.name
+                            ),
+                            None => format!(
+                                "audit sink {} has not said where it stands after {} s",
+                                status.name,
+                                prune::SINK_POSITION_WAIT.as_secs()
+                            ),
+                        },
                     )
                 }
             };
@@ -985,12 +987,14 @@ impl Database {
     /// a moment ago — would otherwise count as having taken nothing.
     fn wait_for_sink_positions(&self, patience: Duration) {
         let deadline = std::time::Instant::now() + patience;
+        // A sink whose start failed (a checkpoint sink refusing a rolled-back ledger) will
+        // not say more by waiting: the prune is limited by it at once, not after `patience`.
         while self
             .shared
             .followers
             .lock()
             .iter()
-            .any(|f| f.delivered().is_none())
+            .any(|f| f.delivered().is_none() && f.status().last_error.is_none())
             && std::time::Instant::now() < deadline
         {
             std::thread::sleep(Duration::from_millis(5));
