@@ -537,6 +537,23 @@ impl Site {
         self.run(&args)
     }
 
+    /// `audit export --out NAME`, then `verify-export NAME --pubkey PUB [--checkpoint
+    /// PLACE]` on it.
+    fn export_and_verify(&self, name: &str, place: Option<&Path>) -> std::process::Output {
+        let export = self.file(name);
+        assert_exit(&self.run(&["audit", "export", "--out", path(&export)]), 0);
+        let mut args = vec![
+            "verify-export",
+            path(&export),
+            "--pubkey",
+            path(&self.public),
+        ];
+        if let Some(place) = place {
+            args.extend(["--checkpoint", path(place)]);
+        }
+        heliosdb(&args)
+    }
+
     fn key(&self) -> SignerKey {
         SignerKey::from_file(&self.private).expect("key")
     }
@@ -759,14 +776,7 @@ fn verify_without_a_checkpoint_file_checks_the_stored_checkpoints() {
     );
 
     // An export has no stored checkpoints: verify-export says --checkpoint is needed.
-    let export = site.file("export.jsonl");
-    assert_exit(&site.run(&["audit", "export", "--out", path(&export)]), 0);
-    let output = heliosdb(&[
-        "verify-export",
-        path(&export),
-        "--pubkey",
-        path(&site.public),
-    ]);
+    let output = site.export_and_verify("export.jsonl", None);
     assert_fails_with(
         &output,
         2,
@@ -856,16 +866,7 @@ fn the_command_line_catches_a_rollback_a_rewrite_and_a_foreign_checkpoint() {
             "rewritten",
         ],
     );
-    let export = site.file("rewritten.jsonl");
-    assert_exit(&site.run(&["audit", "export", "--out", path(&export)]), 0);
-    let output = heliosdb(&[
-        "verify-export",
-        path(&export),
-        "--pubkey",
-        path(&site.public),
-        "--checkpoint",
-        path(&file),
-    ]);
+    let output = site.export_and_verify("rewritten.jsonl", Some(&file));
     assert_fails_with(
         &output,
         1,

@@ -435,15 +435,7 @@ fn command_line_subject_report_and_forget_subject() {
     let token = stdout(&output).trim().to_owned();
     assert_eq!(report["subject_token"], token.as_str());
 
-    let output = heliosdb(&[
-        "--db",
-        path(&db),
-        "--user",
-        "dpo",
-        "audit",
-        "forget-subject",
-        "P-7",
-    ]);
+    let output = forget_subject_as_dpo(&db, "P-7");
     assert_exit(&output, 0);
     assert!(stdout(&output).contains("forgotten"), "{}", stdout(&output));
 
@@ -567,15 +559,7 @@ fn forget_subject_erases_a_deleted_row_from_every_file() {
         "before the erasure the deleted value is still in some file (a journal)"
     );
 
-    let output = heliosdb(&[
-        "--db",
-        path(&db),
-        "--user",
-        "dpo",
-        "audit",
-        "forget-subject",
-        "alice@example.org",
-    ]);
+    let output = forget_subject_as_dpo(&db, "alice@example.org");
     assert_exit(&output, 0);
     assert!(stdout(&output).contains("forgotten"), "{}", stdout(&output));
 
@@ -668,4 +652,17 @@ fn erase_subject_from_the_api_leaves_no_file_with_the_value() {
         .unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows.get::<String>(0, "email").unwrap(), "ed@example.org");
+}
+
+/// `heliosdb --db DB --user dpo audit forget-subject ID`.
+fn forget_subject_as_dpo(db: &Path, id: &str) -> std::process::Output {
+    heliosdb(&[
+        "--db",
+        path(db),
+        "--user",
+        "dpo",
+        "audit",
+        "forget-subject",
+        id,
+    ])
 }
