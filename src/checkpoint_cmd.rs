@@ -122,22 +122,7 @@ fn extends_last_checkpoint_in(
     key: &SignerKey,
     size: u64,
 ) -> anyhow::Result<()> {
-    let origin = Checkpoint::new(&db.database_id(), 0, [0; 32]).origin;
-    let verifier = key.verifier();
-    let mut previous: Option<Checkpoint> = None;
-    for (file, note) in files.read_notes()? {
-        if note.verify(&verifier).is_err() {
-            continue; // Another key's checkpoint.
-        }
-        let checkpoint = Checkpoint::parse_body(note.text())
-            .with_context(|| format!("in {}", file.display()))?;
-        if checkpoint.origin == origin
-            && previous.as_ref().is_none_or(|p| p.size <= checkpoint.size)
-        {
-            previous = Some(checkpoint);
-        }
-    }
-    if let Some(previous) = previous {
+    if let Some(previous) = files.last_signed(&key.verifier(), &db.database_id())? {
         consistent_with(db, &previous, size).map_err(|why| {
             Tampered(format!(
                 "refusing to sign: the ledger is not consistent with the last checkpoint in {} (size {}): {why}",

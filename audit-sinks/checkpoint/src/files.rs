@@ -9,7 +9,7 @@
 //! directory is fsynced — a crash leaves either the old file or the new one, never half of
 //! one.
 
-use crate::{CheckpointError, Note, parse_notes};
+use crate::{Checkpoint, CheckpointError, Note, VerifierKey, parse_notes};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -88,6 +88,30 @@ impl CheckpointFiles {
             }
         }
         Ok(notes)
+    }
+
+    /// The largest checkpoint kept here of the database `database_id` that `key` signed;
+    /// notes of other keys or databases are skipped, a malformed one is an error naming
+    /// its file. What a signer that keeps its checkpoints here must extend.
+    pub fn last_signed(
+        &self,
+        key: &VerifierKey,
+        database_id: &[u8; 16],
+    ) -> Result<Option<Checkpoint>, CheckpointError> {
+        let origin = Checkpoint::new(database_id, 0, [0; 32]).origin;
+        let mut last: Option<Checkpoint> = None;
+        for (file, note) in self.read_notes()? {
+            if note.verify(key).is_err() {
+                continue; // Another key's checkpoint: not this signer's to extend.
+            }
+            let checkpoint = Checkpoint::parse_body(note.text()).map_err(|e| e.in_file(&file))?;
+            if checkpoint.origin == origin
+                && last.as_ref().is_none_or(|l| l.size <= checkpoint.size)
+            {
+                last = Some(checkpoint);
+            }
+        }
+        Ok(last)
     }
 
     /// Keeps `note`, the signed checkpoint of `size` events, durably; returns the file it

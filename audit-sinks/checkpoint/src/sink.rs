@@ -95,21 +95,8 @@ impl CheckpointSink {
 
     /// The last checkpoint of this database signed by this sink's key in its files.
     fn last_in_files(&self) -> Result<Option<Checkpoint>, CheckpointError> {
-        let verifier = self.key.verifier();
-        let origin = Checkpoint::new(&self.database_id, 0, [0; 32]).origin;
-        let mut last: Option<Checkpoint> = None;
-        for (file, note) in self.files.read_notes()? {
-            if note.verify(&verifier).is_err() {
-                continue; // Another key's checkpoint: not ours to extend.
-            }
-            let checkpoint = Checkpoint::parse_body(note.text()).map_err(|e| e.in_file(&file))?;
-            if checkpoint.origin == origin
-                && last.as_ref().is_none_or(|l| l.size <= checkpoint.size)
-            {
-                last = Some(checkpoint);
-            }
-        }
-        Ok(last)
+        self.files
+            .last_signed(&self.key.verifier(), &self.database_id)
     }
 
     fn sign_now(&mut self) -> Result<(), SinkError> {
