@@ -73,7 +73,9 @@ fn ledger_of(n: u64) -> Database {
             .iter()
             .map(|e| heliosdb_lite::engine::audit::leaf_hash(&e.canonical()));
         tree::append(&mut frontier, leaves, &mut batch);
-        backend.commit(batch, Durability::Buffered).expect("commit");
+        backend
+            .commit(&batch, Durability::Buffered)
+            .expect("commit");
         seq += count;
     }
     Database::with_backend(backend, DatabaseOptions::default()).expect("open")

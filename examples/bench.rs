@@ -1463,7 +1463,7 @@ fn audit_queries(args: &Args, report: &mut Report) -> anyhow::Result<()> {
             let started = Instant::now();
             let mut batch = WriteBatch::new();
             head = ledger::seal(head, &mut events, &mut batch)?;
-            backend.commit(batch, Durability::Buffered)?;
+            backend.commit(&batch, Durability::Buffered)?;
             in_helios += started.elapsed();
             let started = Instant::now();
             let txn = conn.transaction()?;

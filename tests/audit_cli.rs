@@ -51,7 +51,7 @@ fn tamper(db: &str, seq: u64) {
     forged.extend(chain);
     let mut batch = WriteBatch::new();
     batch.put("audit", key, forged);
-    backend.commit(batch, Durability::Sync).expect("write");
+    backend.commit(&batch, Durability::Sync).expect("write");
 }
 
 #[test]

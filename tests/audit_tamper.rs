@@ -132,7 +132,7 @@ fn verify(f: &Fixture) -> VerifyReport {
 
 fn commit(f: &Fixture, batch: WriteBatch) {
     f.backend
-        .commit(batch, Durability::Sync)
+        .commit(&batch, Durability::Sync)
         .expect("raw write");
 }
 

@@ -132,7 +132,7 @@ fn refuses_to_sign_after_the_ledger_was_cut() {
             b"audit/head".to_vec(),
             Head { seq: 7, chain }.encode(),
         );
-        backend.commit(batch, Durability::Sync).expect("cut");
+        backend.commit(&batch, Durability::Sync).expect("cut");
     }
     let db = Database::open(&db_dir).expect("reopen");
     insert(&db, 100..110);
@@ -341,7 +341,7 @@ fn a_directory_gets_one_file_per_checkpoint_and_every_reader_takes_it() {
             b"audit/head".to_vec(),
             Head { seq: 3, chain }.encode(),
         );
-        backend.commit(batch, Durability::Sync).expect("cut");
+        backend.commit(&batch, Durability::Sync).expect("cut");
     }
     let db = Database::open(&db_dir).expect("reopen");
     let error = sink_error(&db);

@@ -108,7 +108,7 @@ fn cut_tail(dir: &Path, n: u64) {
         }
         .encode(),
     );
-    backend.commit(batch, Durability::Sync).expect("write");
+    backend.commit(&batch, Durability::Sync).expect("write");
 }
 
 /// Changes the user of event `seq` and recomputes every later chain hash, the head and
@@ -135,7 +135,7 @@ fn rewrite_from(dir: &Path, seq: u64) {
         batch.put(KS_AUDIT, n.to_be_bytes(), value);
     }
     batch.put(KS_CATALOG, HEAD_KEY, Head { seq: last, chain }.encode());
-    backend.commit(batch, Durability::Sync).expect("write");
+    backend.commit(&batch, Durability::Sync).expect("write");
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -485,7 +485,7 @@ fn drop_tree(dir: &Path) {
     for key in keys {
         batch.delete("audit_tree", key);
     }
-    backend.commit(batch, Durability::Sync).expect("write");
+    backend.commit(&batch, Durability::Sync).expect("write");
 }
 
 /// A database directory and a key pair, for the command line.
@@ -760,7 +760,7 @@ fn verify_without_a_checkpoint_file_checks_the_stored_checkpoints() {
             first.size.to_be_bytes(),
             forged.encode(),
         );
-        backend.commit(batch, Durability::Sync).expect("write");
+        backend.commit(&batch, Durability::Sync).expect("write");
     }
     let output = site.verify(None);
     assert_fails_with(

@@ -209,7 +209,7 @@ fn tamper(data: &Path, seq: u64, change: impl FnOnce(&mut AuditEvent)) {
     forged.extend(chain);
     let mut batch = WriteBatch::new();
     batch.put(ledger::KS_AUDIT, key, forged);
-    backend.commit(batch, Durability::Sync).unwrap();
+    backend.commit(&batch, Durability::Sync).unwrap();
 }
 
 #[test]

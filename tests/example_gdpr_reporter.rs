@@ -201,7 +201,7 @@ fn delete_event(dir: &Path, seq: u64) {
     let backend = FjallBackend::open(dir.join("data")).unwrap();
     let mut batch = WriteBatch::new();
     batch.delete(KS_AUDIT, seq.to_be_bytes());
-    backend.commit(batch, Durability::Sync).unwrap();
+    backend.commit(&batch, Durability::Sync).unwrap();
 }
 
 #[test]

@@ -119,7 +119,7 @@ fn a_missing_tree_is_rebuilt_on_open() {
             let (key, _) = item.expect("node");
             batch.delete(KS_AUDIT_TREE, key);
         }
-        backend.commit(batch, Durability::Sync).expect("commit");
+        backend.commit(&batch, Durability::Sync).expect("commit");
     }
     let db = Database::open(dir.path()).expect("reopen rebuilds the tree");
     assert_eq!(db.audit_root(), (size, root));

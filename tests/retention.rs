@@ -329,7 +329,7 @@ fn seal_old_events(db_dir: &Path, days: i64, n: i64) {
         .collect();
     let mut batch = WriteBatch::new();
     ledger::seal(head, &mut events, &mut batch).unwrap();
-    backend.commit(batch, Durability::Sync).unwrap();
+    backend.commit(&batch, Durability::Sync).unwrap();
 }
 
 #[test]
@@ -386,7 +386,7 @@ fn a_start_cut_without_pruning_or_a_forged_anchor_is_detected() {
     batch.put("catalog", prune::ANCHOR_KEY, anchor.encode());
     batch.delete(ledger::KS_AUDIT, ledger::record_key(4).to_vec());
     batch.delete(ledger::KS_AUDIT, ledger::record_key(5).to_vec());
-    db.backend().commit(batch, Durability::Sync).unwrap();
+    db.backend().commit(&batch, Durability::Sync).unwrap();
     let report = heliosdb_lite::engine::audit::verify_with(
         db.backend(),
         heliosdb_lite::engine::audit::VerifyOptions {

@@ -350,7 +350,7 @@ fn corrupt_rows_are_reported_not_panicked<H: Harness>() {
     for key in keys {
         batch.put("rows", key, vec![0xEE, 0x01]);
     }
-    backend.commit(batch, Durability::Sync).expect("tamper");
+    backend.commit(&batch, Durability::Sync).expect("tamper");
     let mut s = db.session(SessionInfo::new("s"));
     let err = s
         .query("SELECT * FROM account", &[])

@@ -12,6 +12,8 @@ use std::fmt;
 use std::ops::Bound;
 use std::path::PathBuf;
 
+pub mod fault;
+
 /// Largest key a backend must accept, in bytes. Larger keys are refused with
 /// [`StorageError::KeyTooLarge`] before they reach the backend (fjall panics on them).
 pub const MAX_KEY_LEN: usize = 65_535;
@@ -270,7 +272,14 @@ pub trait StorageBackend: Send + Sync + 'static {
     /// Applies every operation of `batch` atomically across keyspaces. Every keyspace named
     /// must exist. With [`Durability::Sync`] the batch is on stable storage before this
     /// returns.
-    fn commit(&self, batch: WriteBatch, durability: Durability) -> Result<(), StorageError>;
+    ///
+    /// A commit that returns an error must not be visible to any snapshot taken after it.
+    /// Whether it reaches stable storage later may be unknown (a write that failed half
+    /// way, an fsync that failed after the write): the engine treats every error outside
+    /// [`StorageError::is_clean_refusal`] as such an ambiguous failure, keeps what the
+    /// batch overwrote in a side record ([`StorageBackend::put_side_record`]) and undoes
+    /// the batch at the next open if it turns out durable after all.
+    fn commit(&self, batch: &WriteBatch, durability: Durability) -> Result<(), StorageError>;
 
     /// Makes every commit so far durable against power loss (fsync).
     fn persist(&self) -> Result<(), StorageError>;
@@ -284,6 +293,38 @@ pub trait StorageBackend: Send + Sync + 'static {
     fn reclaim(&self, keyspaces: &[&str]) -> Result<(), StorageError> {
         let _ = keyspaces;
         Ok(())
+    }
+
+    /// Reads the side record `name`, if there is one. Side records are small named blobs
+    /// kept beside the keyspaces, outside the journal and outside every commit, that live
+    /// as long as the data does (in the database directory on disk, in memory otherwise).
+    /// Names pass [`validate_side_record_name`].
+    fn side_record(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Writes the side record `name` durably (on stable storage before this returns),
+    /// replacing any earlier one, atomically: a crash leaves the old record or the new one.
+    /// It must work while commits fail and the backend is poisoned: the engine writes one
+    /// right after a failed commit, when the disk may be full (a backend on disk keeps
+    /// space in reserve for it).
+    fn put_side_record(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError>;
+
+    /// Removes the side record `name` durably; no error when there is none.
+    fn remove_side_record(&self, name: &str) -> Result<(), StorageError>;
+}
+
+/// Checks a side record name: 1 to 64 ASCII lowercase letters, digits or `-`.
+pub fn validate_side_record_name(name: &str) -> Result<(), StorageError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(StorageError::InvalidKeyspaceName {
+            name: name.to_owned(),
+        })
     }
 }
 
@@ -299,6 +340,19 @@ pub enum StorageError {
     Locked {
         /// Database directory.
         path: PathBuf,
+    },
+    /// The database directory cannot be written (a read-only mount, a write-protected
+    /// evidence copy) and the backend must write to open it.
+    #[error(
+        "cannot open database at {}: the directory is read-only ({source}), and the store writes a lock file and its journal even to read; open a copy instead (heliosdb --db {} --copy-to DIR <command> copies it and runs the command on the copy)",
+        path.display(), path.display()
+    )]
+    ReadOnlyDirectory {
+        /// Database directory.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
     },
     /// The database could not be opened or created at `path`.
     #[error("cannot open database at {}: {source}", path.display())]
@@ -366,8 +420,31 @@ pub enum StorageError {
     },
     /// A previous write failed in a way that may have left the journal in an unknown state;
     /// the database refuses further writes until it is reopened.
-    #[error("database is poisoned by an earlier write failure; reopen it")]
+    #[error(
+        "database is poisoned by an earlier write failure; nothing more is written until it is closed and opened again"
+    )]
     Poisoned,
+}
+
+impl StorageError {
+    /// True when the error is a refusal that changed nothing and never will: the batch
+    /// was checked and refused before anything was written (bad keys or names, a full
+    /// in-memory limit, a poisoned backend that writes nothing more). Every other commit
+    /// error is ambiguous: part of the batch may have reached the disk, and may become
+    /// durable later.
+    pub fn is_clean_refusal(&self) -> bool {
+        matches!(
+            self,
+            StorageError::UnknownKeyspace { .. }
+                | StorageError::InvalidKeyspaceName { .. }
+                | StorageError::KeyTooLarge { .. }
+                | StorageError::ValueTooLarge { .. }
+                | StorageError::Full { .. }
+                | StorageError::Poisoned
+                | StorageError::Locked { .. }
+                | StorageError::ReadOnlyDirectory { .. }
+        )
+    }
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ pub(crate) fn initialize(backend: &dyn StorageBackend) -> Result<()> {
         None => {
             let mut batch = WriteBatch::new();
             batch.put(KS_CATALOG, FORMAT_KEY, FORMAT_VERSION.to_be_bytes());
-            backend.commit(batch, Durability::Sync)?;
+            backend.commit(&batch, Durability::Sync)?;
             Ok(())
         }
         Some(bytes) => {

@@ -28,7 +28,7 @@ fn put_all(backend: &dyn StorageBackend, keyspace: &str, keys: &[&[u8]]) {
     for key in keys {
         batch.put(keyspace, key.to_vec(), [b"v:", *key].concat());
     }
-    backend.commit(batch, Durability::Buffered).unwrap();
+    backend.commit(&batch, Durability::Buffered).unwrap();
 }
 
 pub fn put_get_overwrite_delete(backend: &dyn StorageBackend) {
@@ -42,7 +42,7 @@ pub fn put_get_overwrite_delete(backend: &dyn StorageBackend) {
     batch.put("ks", b"a".to_vec(), b"new".to_vec());
     batch.delete("ks", b"b".to_vec());
     batch.delete("ks", b"never-existed".to_vec());
-    backend.commit(batch, Durability::Sync).unwrap();
+    backend.commit(&batch, Durability::Sync).unwrap();
     let snap = backend.snapshot().unwrap();
     assert_eq!(snap.get("ks", b"a").unwrap(), Some(b"new".to_vec()));
     assert_eq!(snap.get("ks", b"b").unwrap(), None);
@@ -55,7 +55,7 @@ pub fn later_operation_on_same_key_wins(backend: &dyn StorageBackend) {
     batch.put("ks", b"k".to_vec(), b"2".to_vec());
     batch.put("ks", b"gone".to_vec(), b"x".to_vec());
     batch.delete("ks", b"gone".to_vec());
-    backend.commit(batch, Durability::Buffered).unwrap();
+    backend.commit(&batch, Durability::Buffered).unwrap();
     let snap = backend.snapshot().unwrap();
     assert_eq!(snap.get("ks", b"k").unwrap(), Some(b"2".to_vec()));
     assert_eq!(snap.get("ks", b"gone").unwrap(), None);
@@ -143,7 +143,7 @@ pub fn snapshots_are_isolated_from_later_commits(backend: &dyn StorageBackend) {
     let mut batch = WriteBatch::new();
     batch.put("ks", b"b".to_vec(), b"x".to_vec());
     batch.delete("ks", b"a".to_vec());
-    backend.commit(batch, Durability::Buffered).unwrap();
+    backend.commit(&batch, Durability::Buffered).unwrap();
     assert_eq!(before.get("ks", b"a").unwrap(), Some(b"v:a".to_vec()));
     assert_eq!(before.get("ks", b"b").unwrap(), None);
     let keys: Vec<_> = before
@@ -163,7 +163,7 @@ pub fn batches_are_atomic_across_keyspaces(backend: &dyn StorageBackend) {
     let mut batch = WriteBatch::new();
     batch.put("data", b"row".to_vec(), b"1".to_vec());
     batch.put("audit", b"event".to_vec(), b"1".to_vec());
-    backend.commit(batch, Durability::Sync).unwrap();
+    backend.commit(&batch, Durability::Sync).unwrap();
     let snap = backend.snapshot().unwrap();
     assert!(snap.get("data", b"row").unwrap().is_some());
     assert!(snap.get("audit", b"event").unwrap().is_some());
@@ -174,7 +174,7 @@ pub fn failed_batches_apply_nothing(backend: &dyn StorageBackend) {
     let mut batch = WriteBatch::new();
     batch.put("ks", b"first".to_vec(), b"1".to_vec());
     batch.put("missing", b"k".to_vec(), b"1".to_vec());
-    let err = backend.commit(batch, Durability::Buffered).unwrap_err();
+    let err = backend.commit(&batch, Durability::Buffered).unwrap_err();
     assert!(
         matches!(err, StorageError::UnknownKeyspace { ref name } if name == "missing"),
         "{err:?}"
@@ -187,12 +187,12 @@ pub fn failed_batches_apply_nothing(backend: &dyn StorageBackend) {
         vec![7u8; crate::backend::MAX_KEY_LEN + 1],
         b"1".to_vec(),
     );
-    let err = backend.commit(batch, Durability::Buffered).unwrap_err();
+    let err = backend.commit(&batch, Durability::Buffered).unwrap_err();
     assert!(matches!(err, StorageError::KeyTooLarge { .. }), "{err:?}");
 
     let mut batch = WriteBatch::new();
     batch.put("ks", Vec::new(), b"1".to_vec());
-    assert!(backend.commit(batch, Durability::Buffered).is_err());
+    assert!(backend.commit(&batch, Durability::Buffered).is_err());
 
     let snap = backend.snapshot().unwrap();
     assert_eq!(snap.get("ks", b"first").unwrap(), None);
@@ -228,6 +228,35 @@ pub fn persist_succeeds(backend: &dyn StorageBackend) {
     backend.persist().unwrap();
 }
 
+pub fn side_records_round_trip(backend: &dyn StorageBackend) {
+    assert_eq!(backend.side_record("refused-commit").unwrap(), None);
+    backend.put_side_record("refused-commit", b"first").unwrap();
+    backend
+        .put_side_record("refused-commit", b"second")
+        .unwrap();
+    backend.put_side_record("other", b"x").unwrap();
+    assert_eq!(
+        backend.side_record("refused-commit").unwrap().as_deref(),
+        Some(&b"second"[..])
+    );
+    backend.remove_side_record("refused-commit").unwrap();
+    backend.remove_side_record("refused-commit").unwrap(); // absent: no error
+    assert_eq!(backend.side_record("refused-commit").unwrap(), None);
+    assert_eq!(
+        backend.side_record("other").unwrap().as_deref(),
+        Some(&b"x"[..])
+    );
+    for bad in ["", "Upper", "../escape", "a/b", &"x".repeat(65)] {
+        assert!(
+            backend.put_side_record(bad, b"x").is_err(),
+            "{bad:?} accepted"
+        );
+        assert!(backend.side_record(bad).is_err(), "{bad:?} read");
+    }
+    // Side records are not keyspaces and stay out of every snapshot.
+    assert!(!backend.keyspaces().unwrap().iter().any(|k| k == "other"));
+}
+
 /// Declares one `#[test]` per conformance check. `$make` is an expression that returns a
 /// fresh backend (anything that derefs to a `StorageBackend`, kept alive for the test).
 #[macro_export]
@@ -243,6 +272,7 @@ macro_rules! backend_conformance_tests {
             failed_batches_apply_nothing,
             keyspaces_are_listed_and_validated,
             persist_succeeds,
+            side_records_round_trip,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {

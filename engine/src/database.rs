@@ -11,6 +11,7 @@ use crate::audit::{AuditEvent, AuditPolicy, AuditSink, EventClass, SinkContext, 
 use crate::backend::{Durability, StorageBackend, StorageError, WriteBatch};
 use crate::catalog;
 use crate::error::{Error, Result};
+use crate::refused::{self, REFUSED_COMMIT_OPERATION};
 use crate::session::{AppEvent, Session, SessionInfo};
 use crate::store::SqlStore;
 use parking_lot::{Mutex, RawMutex, lock_api::ArcMutexGuard};
@@ -159,6 +160,10 @@ pub(crate) struct Core {
     /// Number of commits so far; a transaction whose snapshot predates the latest commit
     /// must not write.
     version: AtomicU64,
+    /// Serializes backend commits and fsyncs, so a commit that failed is the last thing
+    /// the backend was asked to write: nothing (an fsync of the group-commit thread
+    /// included) reaches it between the failure and the poison.
+    commit_lock: Mutex<()>,
     poisoned: AtomicBool,
     /// Set by commits, cleared by the group-commit thread when it fsyncs.
     dirty: AtomicBool,
@@ -288,26 +293,32 @@ impl Core {
 
     /// Writes `batch` to the backend with the configured durability and marks the
     /// database dirty for the group-commit thread.
+    ///
+    /// Fails closed: after an ambiguous failure (see [`StorageError::is_clean_refusal`])
+    /// the database is poisoned and a [`refused::RefusedCommit`] is kept, so that the next open
+    /// undoes the batch should it reach the disk after all.
     fn write(&self, batch: WriteBatch) -> Result<()> {
         let durability = match self.options.durability {
             DurabilityMode::Sync => Durability::Sync,
             DurabilityMode::Group { .. } => Durability::Buffered,
         };
-        match self.backend.commit(batch, durability) {
+        let _serial = self.commit_lock.lock();
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(StorageError::Poisoned.into());
+        }
+        match refused::commit_or_keep(&*self.backend, &batch, durability) {
             Ok(()) => {
                 self.dirty.store(true, Ordering::Release);
                 Ok(())
             }
-            Err(error) => {
-                // After a failed write or fsync we cannot know what reached the disk: refuse
-                // every later write rather than continue in an unknown state.
-                if matches!(
-                    error,
-                    StorageError::Io(_) | StorageError::Backend { .. } | StorageError::Poisoned
-                ) {
+            Err(failure) => {
+                // After a failed write or fsync we cannot know what reached the disk:
+                // refuse every later write rather than continue in an unknown state (the
+                // record that undoes this batch, should it land, is kept).
+                if failure.poisons {
                     self.poisoned.store(true, Ordering::Release);
                 }
-                Err(error.into())
+                Err(failure.error)
             }
         }
     }
@@ -512,6 +523,10 @@ impl Core {
     }
 
     fn persist(&self) -> Result<()> {
+        let _serial = self.commit_lock.lock();
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(StorageError::Poisoned.into());
+        }
         self.dirty.store(false, Ordering::Release);
         self.backend.persist().map_err(|error| {
             self.poisoned.store(true, Ordering::Release);
@@ -539,10 +554,9 @@ impl Drop for Shared {
             // and so is never the thread running this.
             let _ = syncer.thread.join();
         }
-        // Best effort: a clean close leaves everything on stable storage.
-        if !self.poisoned.load(Ordering::Acquire) {
-            let _ = self.backend.persist();
-        }
+        // Best effort: a clean close leaves everything on stable storage (a poisoned
+        // database writes nothing more).
+        let _ = self.core.persist();
     }
 }
 
@@ -572,6 +586,8 @@ impl Database {
         backend: Arc<dyn StorageBackend>,
         options: DatabaseOptions,
     ) -> Result<Database> {
+        // First of all: a commit an earlier open was told had failed must not stay.
+        let recovered = refused::recover(&*backend, options.read_only)?;
         catalog::initialize(&*backend)?;
         backend.ensure_keyspace(ledger::KS_AUDIT)?;
         backend.ensure_keyspace(ledger::KS_AUDIT_INDEX)?;
@@ -581,7 +597,7 @@ impl Database {
         let mut batch = WriteBatch::new();
         let database_id = ledger::load_or_create_database_id(&*snapshot, &mut batch)?;
         if !batch.is_empty() {
-            backend.commit(batch, Durability::Sync)?;
+            backend.commit(&batch, Durability::Sync)?;
         }
         let head = ledger::load_head(&*snapshot, &database_id)?;
         drop(snapshot);
@@ -590,6 +606,7 @@ impl Database {
             backend,
             writer: Arc::new(Mutex::new(())),
             version: AtomicU64::new(0),
+            commit_lock: Mutex::new(()),
             poisoned: AtomicBool::new(false),
             dirty: AtomicBool::new(false),
             options,
@@ -614,6 +631,14 @@ impl Database {
             retention: Mutex::new(None),
             retention_status: Mutex::new(None),
         });
+        if let Some(recovered) = recovered {
+            shared.record_system(
+                AppEvent::new(REFUSED_COMMIT_OPERATION)
+                    .detail(recovered.detail())
+                    .custom("undone", if recovered.undone { "true" } else { "false" })
+                    .custom("keys", recovered.keys.to_string()),
+            )?;
+        }
         Ok(Database { shared })
     }
 

@@ -121,6 +121,20 @@ pub enum Error {
     /// The storage backend failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A commit failed in a way that may still let it reach the disk, and the record
+    /// that undoes it at the next open could not be kept either (the disk is full even
+    /// for that, or failing). The database is poisoned; if the statement's changes are
+    /// found after a reopen, they were never acknowledged.
+    #[error(
+        "{source}; the database is poisoned, and the record that undoes the failed commit at the next open could not be kept ({why}): free space, close the database and check, after opening it again, that the failed statement's changes are absent"
+    )]
+    RefusalNotKept {
+        /// The commit's error.
+        #[source]
+        source: StorageError,
+        /// Why the record could not be kept.
+        why: String,
+    },
     /// Stored bytes could not be decoded.
     #[error("corrupt {what} in keyspace {keyspace:?} (key {key_hex}): {source}")]
     Corrupt {
@@ -204,7 +218,10 @@ impl Error {
             Error::Unsupported(_) => "unsupported",
             Error::Constraint(_) | Error::Unkeyable { .. } => "constraint",
             Error::Conflict | Error::Busy { .. } => "concurrency",
-            Error::Storage(_) | Error::Corrupt { .. } | Error::FormatVersion { .. } => "storage",
+            Error::Storage(_)
+            | Error::RefusalNotKept { .. }
+            | Error::Corrupt { .. }
+            | Error::FormatVersion { .. } => "storage",
             Error::Internal(_) => "internal",
         }
     }
@@ -325,6 +342,10 @@ mod tests {
             Error::Conflict,
             Error::Busy { waited_ms: 5 },
             Error::Storage(StorageError::Io(std::io::Error::other("disk"))),
+            Error::RefusalNotKept {
+                source: StorageError::Io(std::io::Error::other("disk")),
+                why: "no space".to_owned(),
+            },
             Error::Corrupt {
                 keyspace: "rows",
                 what: "row",
@@ -360,6 +381,7 @@ mod tests {
                 | Error::Conflict
                 | Error::Busy { .. }
                 | Error::Storage(_)
+                | Error::RefusalNotKept { .. }
                 | Error::Corrupt { .. }
                 | Error::FormatVersion { .. }
                 | Error::Internal(_) => {}

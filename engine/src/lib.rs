@@ -14,6 +14,7 @@ pub mod conformance;
 mod database;
 mod dialect;
 mod error;
+pub mod refused;
 mod session;
 mod store;
 

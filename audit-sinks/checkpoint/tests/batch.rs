@@ -279,7 +279,7 @@ fn the_writer_refuses_to_sign_a_changed_ledger() {
     value.extend_from_slice(chain);
     let mut write = WriteBatch::new();
     write.put("audit", key_bytes, value);
-    db.backend().commit(write, Durability::Sync).unwrap();
+    db.backend().commit(&write, Durability::Sync).unwrap();
     match write_batch(&db, &key, anchor.size, Vec::new()) {
         Err(BatchError::Refused { what }) => assert!(what.contains("does not verify"), "{what}"),
         other => panic!("expected a refusal, got {other:?}"),

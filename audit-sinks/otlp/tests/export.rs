@@ -687,7 +687,7 @@ fn severities(wire: Wire) {
     for key in keys {
         batch.put("rows", key, vec![0xEE, 0x01]);
     }
-    backend.commit(batch, Durability::Sync).expect("tamper");
+    backend.commit(&batch, Durability::Sync).expect("tamper");
     s.query("SELECT * FROM t", &[]).expect_err("corrupt row");
     wait_caught_up(&db);
     let ledger = ledger(&db);

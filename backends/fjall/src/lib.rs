@@ -9,15 +9,22 @@
 //!   [`StorageError::Locked`] naming the path.
 //! * A failed fsync poisons the backend: every later commit returns
 //!   [`StorageError::Poisoned`] until the database is reopened.
+//! * Side records ([`StorageBackend::put_side_record`]) are files `heliosdb.NAME` in the
+//!   directory, written whole and renamed into place. The directory also keeps a
+//!   [`RESERVE_FILE`] of [`RESERVE_BYTES`], deleted to make room for a side record when
+//!   the disk is full: the record a failed commit leaves is written exactly then.
+//! * Errors are sentences naming the path and the cause; a read-only directory is
+//!   [`StorageError::ReadOnlyDirectory`].
 #![deny(unsafe_code)]
 
 use fjall::{KeyspaceCreateOptions, PersistMode, Readable};
 use heliosdb_engine::backend::{
     BatchOp, Direction, Durability, KvIter, Snapshot, StorageBackend, StorageError, WriteBatch,
-    validate_keyspace_name,
+    validate_keyspace_name, validate_side_record_name,
 };
 use parking_lot::RwLock;
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,8 +71,126 @@ fn backend_error(error: fjall::Error) -> StorageError {
         fjall::Error::Io(io) => StorageError::Io(io),
         other => StorageError::Backend {
             backend: "fjall",
-            source: Box::new(other),
+            source: Box::new(FjallFailure::new(other)),
         },
+    }
+}
+
+/// A fjall error as a sentence: fjall prints its errors as Rust debug output
+/// (`FjallError: Io(Os { .. })`), which tells a user nothing. The original stays the
+/// source.
+#[derive(Debug)]
+pub struct FjallFailure {
+    message: String,
+    source: fjall::Error,
+}
+
+impl FjallFailure {
+    fn new(source: fjall::Error) -> Self {
+        Self {
+            message: describe(&source),
+            source,
+        }
+    }
+}
+
+impl std::fmt::Display for FjallFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for FjallFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// The first I/O error in `error`'s source chain.
+fn io_cause<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        cause = current.source();
+    }
+    None
+}
+
+fn describe(error: &fjall::Error) -> String {
+    if let Some(io) = io_cause(error) {
+        return io.to_string();
+    }
+    match error {
+        fjall::Error::JournalRecovery(_) => {
+            "the write-ahead journal is damaged and cannot be replayed".to_owned()
+        }
+        fjall::Error::InvalidVersion(_) => {
+            "the directory holds a store of a format version this build does not read".to_owned()
+        }
+        fjall::Error::Decompress(_) => {
+            "a block of a table file cannot be decompressed: the file is damaged".to_owned()
+        }
+        fjall::Error::InvalidTrailer | fjall::Error::InvalidTag(_) => {
+            "a table file is damaged (bad trailer or tag)".to_owned()
+        }
+        fjall::Error::Storage(_) => "a table file is damaged or unreadable".to_owned(),
+        fjall::Error::Poisoned => {
+            "the store refuses writes after an earlier write failure".to_owned()
+        }
+        fjall::Error::KeyspaceDeleted => "a keyspace was deleted while in use".to_owned(),
+        fjall::Error::Locked => "the directory is locked by another open handle".to_owned(),
+        fjall::Error::Unrecoverable => "the store is damaged beyond recovery".to_owned(),
+        _ => "the store reported an unknown failure".to_owned(),
+    }
+}
+
+/// The file kept in the directory to be deleted when a side record must be written on a
+/// full disk.
+pub const RESERVE_FILE: &str = "heliosdb.reserve";
+
+/// Size of [`RESERVE_FILE`]: room for the record of a failed commit of several thousand
+/// rows.
+pub const RESERVE_BYTES: usize = 4 << 20;
+
+fn side_record_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("heliosdb.{name}"))
+}
+
+/// Writes `bytes` to `path` and fsyncs it.
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Creates [`RESERVE_FILE`] when it is missing, best effort: a full disk leaves it for a
+/// later open. Filled with pseudo-random bytes, so that a compressing file system keeps
+/// real blocks for it.
+fn ensure_reserve(dir: &Path) {
+    let path = dir.join(RESERVE_FILE);
+    if std::fs::metadata(&path).is_ok_and(|meta| meta.len() >= RESERVE_BYTES as u64) {
+        return;
+    }
+    let mut state = 0x2545_F491_4F6C_DD1D_u64;
+    let mut bytes = Vec::with_capacity(RESERVE_BYTES);
+    while bytes.len() < RESERVE_BYTES {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    let tmp = dir.join(format!("{RESERVE_FILE}.tmp"));
+    let made = write_synced(&tmp, &bytes)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .and_then(|()| sync_dir(dir));
+    if made.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
 }
 
@@ -95,6 +220,21 @@ impl FjallBackend {
             path: path.clone(),
             source,
         };
+        let read_only = |io: &std::io::Error| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            )
+            .then(|| StorageError::ReadOnlyDirectory {
+                path: path.clone(),
+                source: std::io::Error::new(io.kind(), io.to_string()),
+            })
+        };
+        let fjall_error = |error: fjall::Error| {
+            io_cause(&error)
+                .and_then(read_only)
+                .unwrap_or_else(|| open_error(Box::new(FjallFailure::new(error))))
+        };
         match std::fs::metadata(&path) {
             Ok(meta) if !meta.is_dir() => {
                 return Err(open_error("the path exists and is not a directory".into()));
@@ -105,6 +245,8 @@ impl FjallBackend {
             }
             Err(e) => return Err(open_error(Box::new(e))),
         }
+        restore_lock_file(&path)
+            .map_err(|e| read_only(&e).unwrap_or_else(|| open_error(Box::new(e))))?;
         let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
         let reopening = closed_here()
             .lock()
@@ -129,7 +271,7 @@ impl FjallBackend {
                     std::thread::sleep(std::time::Duration::from_millis(5));
                 }
                 Err(fjall::Error::Locked) => return Err(StorageError::Locked { path }),
-                Err(other) => return Err(open_error(Box::new(other))),
+                Err(other) => return Err(fjall_error(other)),
             }
         };
         closed_here()
@@ -146,9 +288,10 @@ impl FjallBackend {
             }
             let handle = db
                 .keyspace(&name, || Self::keyspace_options(options.max_memtable_bytes))
-                .map_err(|e| open_error(Box::new(e)))?;
+                .map_err(fjall_error)?;
             keyspaces.insert(name, handle);
         }
+        ensure_reserve(&path);
         Ok(Self {
             path,
             db,
@@ -291,7 +434,7 @@ impl StorageBackend for FjallBackend {
         }))
     }
 
-    fn commit(&self, batch: WriteBatch, durability: Durability) -> Result<(), StorageError> {
+    fn commit(&self, batch: &WriteBatch, durability: Durability) -> Result<(), StorageError> {
         self.check_poisoned()?;
         batch.validate()?;
         let mut fjall_batch = self.db.batch().durability(Some(match durability {
@@ -300,23 +443,20 @@ impl StorageBackend for FjallBackend {
         }));
         {
             let keyspaces = self.keyspaces.read();
-            for op in batch.into_ops() {
+            let handle = |name: &String| {
+                keyspaces
+                    .get(name)
+                    .ok_or_else(|| StorageError::UnknownKeyspace { name: name.clone() })
+            };
+            for op in batch.ops() {
                 match op {
                     BatchOp::Put {
                         keyspace,
                         key,
                         value,
-                    } => {
-                        let handle = keyspaces
-                            .get(&keyspace)
-                            .ok_or(StorageError::UnknownKeyspace { name: keyspace })?;
-                        fjall_batch.insert(handle, key, value);
-                    }
+                    } => fjall_batch.insert(handle(keyspace)?, key.as_slice(), value.as_slice()),
                     BatchOp::Delete { keyspace, key } => {
-                        let handle = keyspaces
-                            .get(&keyspace)
-                            .ok_or(StorageError::UnknownKeyspace { name: keyspace })?;
-                        fjall_batch.remove(handle, key);
+                        fjall_batch.remove(handle(keyspace)?, key.as_slice());
                     }
                 }
             }
@@ -327,6 +467,45 @@ impl StorageBackend for FjallBackend {
     fn persist(&self) -> Result<(), StorageError> {
         self.check_poisoned()?;
         self.poison_on_error(self.db.persist(PersistMode::SyncAll))
+    }
+
+    fn side_record(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        validate_side_record_name(name)?;
+        match std::fs::read(side_record_path(&self.path, name)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StorageError::Io(e)),
+        }
+    }
+
+    fn put_side_record(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        validate_side_record_name(name)?;
+        let path = side_record_path(&self.path, name);
+        let tmp = self.path.join(format!("heliosdb.{name}.tmp"));
+        let written = write_synced(&tmp, bytes).or_else(|first| {
+            // The disk may be full: the reserve is kept for exactly this.
+            let _ = std::fs::remove_file(&tmp);
+            match std::fs::remove_file(self.path.join(RESERVE_FILE)) {
+                Ok(()) => write_synced(&tmp, bytes),
+                Err(_) => Err(first),
+            }
+        });
+        let done = written
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .and_then(|()| sync_dir(&self.path));
+        if done.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        done.map_err(StorageError::Io)
+    }
+
+    fn remove_side_record(&self, name: &str) -> Result<(), StorageError> {
+        validate_side_record_name(name)?;
+        match std::fs::remove_file(side_record_path(&self.path, name)) {
+            Ok(()) => sync_dir(&self.path).map_err(StorageError::Io),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StorageError::Io(e)),
+        }
     }
 
     fn reclaim(&self, keyspaces: &[&str]) -> Result<(), StorageError> {
@@ -459,6 +638,25 @@ impl Drop for FjallBackend {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(key);
     }
+}
+
+/// fjall opens an existing store only when its `lock` file is there (it creates the file
+/// for a new store only): a lock file deleted by hand made the database unopenable with a
+/// bare "No such file or directory". The file holds nothing; recreate it.
+fn restore_lock_file(dir: &Path) -> std::io::Result<()> {
+    let lock = dir.join("lock");
+    if dir.join("version").exists() && !lock.exists() {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock)
+        {
+            Ok(_) => sync_dir(dir)?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// How long an open waits for this process's own, just-closed handle to release the lock.

@@ -32,7 +32,7 @@ heliosdb_engine::backend_conformance_tests!(temp_backend());
 fn write(backend: &FjallBackend, key: &[u8], durability: Durability) {
     let mut batch = WriteBatch::new();
     batch.put("ks", key.to_vec(), b"value".to_vec());
-    backend.commit(batch, durability).expect("commit");
+    backend.commit(&batch, durability).expect("commit");
 }
 
 #[test]
@@ -82,4 +82,66 @@ fn missing_parent_directories_are_created() {
     let nested = dir.path().join("a/b/c");
     let backend = FjallBackend::open(&nested).expect("open nested");
     assert_eq!(backend.location().as_deref(), Some(nested.as_path()));
+}
+
+#[test]
+fn a_deleted_lock_file_is_recreated_at_open() {
+    let dir = tempfile::tempdir().expect("dir");
+    {
+        let backend = FjallBackend::open(dir.path()).expect("open");
+        backend.ensure_keyspace("ks").expect("keyspace");
+        write(&backend, b"kept", Durability::Sync);
+    }
+    std::fs::remove_file(dir.path().join("lock")).expect("rm lock");
+    let backend = FjallBackend::open(dir.path()).expect("reopen without the lock file");
+    let snap = backend.snapshot().expect("snapshot");
+    assert!(snap.get("ks", b"kept").expect("get").is_some());
+    drop(snap);
+    // The recreated file locks again.
+    let err = FjallBackend::open(dir.path()).expect_err("second open");
+    assert!(matches!(err, StorageError::Locked { .. }), "{err}");
+}
+
+#[test]
+fn side_records_survive_reopen_beside_a_reserve() {
+    let dir = tempfile::tempdir().expect("dir");
+    {
+        let backend = FjallBackend::open(dir.path()).expect("open");
+        backend
+            .put_side_record("refused-commit", b"undo")
+            .expect("put");
+    }
+    let reserve = dir.path().join(heliosdb_backend_fjall::RESERVE_FILE);
+    let len = std::fs::metadata(&reserve).expect("reserve").len();
+    assert_eq!(len, heliosdb_backend_fjall::RESERVE_BYTES as u64);
+    let backend = FjallBackend::open(dir.path()).expect("reopen");
+    assert_eq!(
+        backend
+            .side_record("refused-commit")
+            .expect("read")
+            .as_deref(),
+        Some(&b"undo"[..])
+    );
+    assert!(dir.path().join("heliosdb.refused-commit").exists());
+    backend
+        .remove_side_record("refused-commit")
+        .expect("remove");
+    assert!(!dir.path().join("heliosdb.refused-commit").exists());
+}
+
+#[test]
+fn open_errors_are_sentences_not_debug_output() {
+    let dir = tempfile::tempdir().expect("dir");
+    drop(FjallBackend::open(dir.path()).expect("create"));
+    // A damaged version marker: the store refuses to open it.
+    std::fs::write(dir.path().join("version"), b"garbage").expect("damage");
+    let err = FjallBackend::open(dir.path()).expect_err("damaged store");
+    let message = err.to_string();
+    assert!(
+        message.contains(&dir.path().display().to_string()),
+        "{message}"
+    );
+    for debug in ["FjallError", "Os {", "kind:", "Some(", "LsmTreeError"] {
+        assert!(!message.contains(debug), "{message}");
+    }
 }

@@ -9,7 +9,7 @@
 
 use heliosdb_engine::backend::{
     BatchOp, Direction, Durability, KvIter, Snapshot, StorageBackend, StorageError, WriteBatch,
-    validate_keyspace_name,
+    validate_keyspace_name, validate_side_record_name,
 };
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
@@ -30,6 +30,9 @@ pub struct MemoryBackend {
     // and values stored, which only commits change.
     write: Mutex<u64>,
     limit_bytes: Option<u64>,
+    /// Side records ([`StorageBackend::put_side_record`]): outside the size limit, which
+    /// must not stop the record a failed commit leaves.
+    side: Mutex<BTreeMap<String, Vec<u8>>>,
 }
 
 impl std::fmt::Debug for MemoryBackend {
@@ -155,10 +158,10 @@ impl StorageBackend for MemoryBackend {
         }))
     }
 
-    fn commit(&self, batch: WriteBatch, _durability: Durability) -> Result<(), StorageError> {
+    fn commit(&self, batch: &WriteBatch, _durability: Durability) -> Result<(), StorageError> {
         batch.validate()?;
         let mut used = self.write.lock();
-        let ops = batch.into_ops();
+        let ops = batch.ops();
         let Some(limit) = self.limit_bytes else {
             // Without a size limit the only way a batch can fail is an unknown keyspace,
             // checked before anything changes; then the state is changed in place. Maps no
@@ -193,6 +196,23 @@ impl StorageBackend for MemoryBackend {
     fn persist(&self) -> Result<(), StorageError> {
         Ok(())
     }
+
+    fn side_record(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        validate_side_record_name(name)?;
+        Ok(self.side.lock().get(name).cloned())
+    }
+
+    fn put_side_record(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        validate_side_record_name(name)?;
+        self.side.lock().insert(name.to_owned(), bytes.to_vec());
+        Ok(())
+    }
+
+    fn remove_side_record(&self, name: &str) -> Result<(), StorageError> {
+        validate_side_record_name(name)?;
+        self.side.lock().remove(name);
+        Ok(())
+    }
 }
 
 fn op_keyspace(op: &BatchOp) -> &str {
@@ -202,7 +222,7 @@ fn op_keyspace(op: &BatchOp) -> &str {
 }
 
 /// Applies `ops` to `state`; returns the bytes stored after them, from `used` before.
-fn apply(state: &mut State, ops: Vec<BatchOp>, mut used: u64) -> Result<u64, StorageError> {
+fn apply(state: &mut State, ops: &[BatchOp], mut used: u64) -> Result<u64, StorageError> {
     for op in ops {
         let (name, key, value) = match op {
             BatchOp::Put {
@@ -213,14 +233,14 @@ fn apply(state: &mut State, ops: Vec<BatchOp>, mut used: u64) -> Result<u64, Sto
             BatchOp::Delete { keyspace, key } => (keyspace, key, None),
         };
         let map = state
-            .get_mut(&name)
-            .ok_or(StorageError::UnknownKeyspace { name })?;
-        let added = value.as_ref().map_or(0, |v| entry_bytes(&key, v));
+            .get_mut(name.as_str())
+            .ok_or_else(|| StorageError::UnknownKeyspace { name: name.clone() })?;
+        let added = value.map_or(0, |v| entry_bytes(key, v));
         let removed = match value {
-            Some(value) => map.insert(Arc::from(key.as_slice()), Arc::from(value)),
+            Some(value) => map.insert(Arc::from(key.as_slice()), Arc::from(value.as_slice())),
             None => map.remove(key.as_slice()),
         }
-        .map_or(0, |old| entry_bytes(&key, &old));
+        .map_or(0, |old| entry_bytes(key, &old));
         used = used.saturating_add(added).saturating_sub(removed);
     }
     Ok(used)

@@ -69,7 +69,7 @@ pub fn catch_up(backend: &dyn StorageBackend, head_seq: u64) -> Result<Frontier>
         if leaves.len() == CATCH_UP_BATCH {
             let mut batch = WriteBatch::new();
             append(&mut frontier, leaves.drain(..), &mut batch);
-            backend.commit(batch, crate::backend::Durability::Buffered)?;
+            backend.commit(&batch, crate::backend::Durability::Buffered)?;
         }
     }
     if expected != head_seq + 1 {
@@ -77,7 +77,7 @@ pub fn catch_up(backend: &dyn StorageBackend, head_seq: u64) -> Result<Frontier>
     }
     let mut batch = WriteBatch::new();
     append(&mut frontier, leaves, &mut batch);
-    backend.commit(batch, crate::backend::Durability::Sync)?;
+    backend.commit(&batch, crate::backend::Durability::Sync)?;
     Ok(frontier)
 }
 

@@ -104,7 +104,7 @@ fn read_or_create(backend: &dyn StorageBackend, name: &[u8]) -> Result<[u8; KEY_
     let key = random_key()?;
     let mut batch = WriteBatch::new();
     batch.put(KS_AUDIT_KEYS, name, key.to_vec());
-    backend.commit(batch, Durability::Sync)?;
+    crate::refused::commit_or_keep(backend, &batch, Durability::Sync).map_err(|f| f.error)?;
     Ok(key)
 }
 
@@ -195,7 +195,7 @@ pub(crate) fn destroy_subject_key(
         backend.ensure_keyspace(KS_AUDIT_KEYS)?;
         let mut batch = WriteBatch::new();
         batch.put(KS_AUDIT_KEYS, name, FORGOTTEN.to_vec());
-        backend.commit(batch, Durability::Sync)?;
+        crate::refused::commit_or_keep(backend, &batch, Durability::Sync).map_err(|f| f.error)?;
         return Ok(existed);
     };
     let mut keys = read_file(&dir)?;
