@@ -8,7 +8,8 @@
 use crate::table::Table;
 use anyhow::{Context, bail};
 use heliosdb_lite::engine::audit::{self, ExportReport, Record};
-use heliosdb_lite::{FjallBackend, Rows, Value};
+use heliosdb_lite::engine::refused::REFUSED_COMMIT_RECORD;
+use heliosdb_lite::{FjallBackend, Rows, StorageBackend, Value};
 use serde::Serialize;
 use std::fmt;
 use std::fs::File;
@@ -30,7 +31,10 @@ impl std::error::Error for Tampered {}
 /// Longest query text `audit tail` shows, in characters; `audit export` has it all.
 const TAIL_QUERY_CHARS: usize = 80;
 
-/// Opens the backend of the existing database at `path`, refusing to create one.
+/// Opens the backend of the existing database at `path`, refusing to create one. A commit
+/// refused earlier is settled first, as every open of the database does (it may have
+/// reached the disk after it was reported failed, and must not be read as if it stood):
+/// the database is opened once, which undoes it and records a `REFUSED_COMMIT` event.
 fn open_backend(path: &Path) -> anyhow::Result<FjallBackend> {
     let exists = std::fs::read_dir(path)
         .map(|mut entries| entries.next().is_some())
@@ -38,6 +42,12 @@ fn open_backend(path: &Path) -> anyhow::Result<FjallBackend> {
     if !exists {
         bail!("no database at {}", path.display());
     }
+    let backend = FjallBackend::open(path)?;
+    if backend.side_record(REFUSED_COMMIT_RECORD)?.is_none() {
+        return Ok(backend);
+    }
+    drop(backend);
+    drop(heliosdb_lite::Database::builder().path(path).open()?);
     Ok(FjallBackend::open(path)?)
 }
 
@@ -268,6 +278,7 @@ pub fn subject(
     format: SubjectFormat,
     mut out: impl Write,
 ) -> anyhow::Result<()> {
+    drop(open_backend(path)?);
     let db = heliosdb_lite::Database::builder()
         .path(path)
         .read_only()

@@ -9,6 +9,7 @@
 mod audit_cmd;
 mod checkpoint_cmd;
 mod config_cmd;
+mod copy;
 mod demo;
 mod failure;
 mod printer;
@@ -37,6 +38,12 @@ struct Cli {
     /// nothing is saved (unless the configuration's `database.path` names one).
     #[arg(long, global = true, value_name = "PATH")]
     db: Option<PathBuf>,
+
+    /// Copy the database at --db to DIR (new or empty) first and run the command on the
+    /// copy, e.g. for an evidence copy on read-only media. `verify` and the reading `audit`
+    /// commands do this by themselves, in a temporary directory, when --db is read-only.
+    #[arg(long, global = true, value_name = "DIR", requires = "db")]
+    copy_to: Option<PathBuf>,
 
     /// Configuration file [default: PATH/heliosdb.toml when --db PATH holds one]. See
     /// docs/CONFIG.md; `HELIOSDB_<TABLE>__<KEY>` environment variables override it.
@@ -356,7 +363,7 @@ fn key_value(text: &str) -> Result<(String, String), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    match run_where_readable(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of our output went away (`| head`): nothing left to tell anyone.
         Err(error) if failure::is_broken_pipe(&error) => ExitCode::SUCCESS,
@@ -367,14 +374,62 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the command on --db, or on a copy of it: the one --copy-to makes, or, for a
+/// command that only reads, a temporary one when --db cannot be written (see [`copy`]).
+fn run_where_readable(mut cli: Cli) -> anyhow::Result<()> {
+    if let (Some(from), Some(to)) = (&cli.db, &cli.copy_to) {
+        copy::copy_database(from, to)?;
+        eprintln!(
+            "note: copied the database at {} to {}; the command runs on the copy",
+            from.display(),
+            to.display()
+        );
+        cli.db = Some(to.clone());
+        return run(&cli);
+    }
+    match run(&cli) {
+        Err(error) if copy::is_read_only_directory(&error) && only_reads(&cli) => {
+            let Some(from) = cli.db.clone() else {
+                return Err(error);
+            };
+            let copy = copy::TemporaryCopy::of(&from)?;
+            eprintln!(
+                "note: {} is read-only; reading a temporary copy ({}), deleted afterwards; nothing in {} is changed",
+                from.display(),
+                copy.path().display(),
+                from.display()
+            );
+            cli.db = Some(copy.path().to_path_buf());
+            run(&cli)
+        }
+        other => other,
+    }
+}
+
+/// True for the commands that only read the database.
+fn only_reads(cli: &Cli) -> bool {
+    matches!(
+        &cli.command,
+        Some(
+            Command::Verify { .. }
+                | Command::Audit {
+                    command: AuditCommand::Tail { .. }
+                        | AuditCommand::Export { .. }
+                        | AuditCommand::Token { .. }
+                        | AuditCommand::Subject { .. }
+                }
+        )
+    )
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Some(Command::Verify {
             json,
             pubkey,
             checkpoint,
         }) => audit_cmd::verify(
-            required_db(&cli, "verify"),
+            required_db(cli, "verify"),
             *json,
             pubkey.as_deref(),
             checkpoint.as_deref(),
@@ -397,13 +452,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             checkpoint_cmd::keygen(name, out, io::stdout().lock())
         }
         Some(Command::Checkpoint { key, out }) => {
-            required_db(&cli, "checkpoint");
-            let db = open(&cli)?;
-            let configured = configured_checkpoints(&cli)?;
+            required_db(cli, "checkpoint");
+            let db = open(cli)?;
+            let configured = configured_checkpoints(cli)?;
             checkpoint_cmd::checkpoint(&db, key, out.as_deref(), &configured, io::stdout().lock())
         }
         Some(Command::Audit { command }) => {
-            let path = required_db(&cli, "audit");
+            let path = required_db(cli, "audit");
             match command {
                 AuditCommand::Prove {
                     seq,
@@ -411,19 +466,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     checkpoint,
                     out,
                 } => {
-                    let db = open(&cli)?;
+                    let db = open(cli)?;
                     checkpoint_cmd::prove(
                         &db,
                         *seq,
                         (key.as_deref(), checkpoint.as_deref()),
-                        &configured_checkpoints(&cli)?,
+                        &configured_checkpoints(cli)?,
                         out,
                         io::stdout().lock(),
                     )
                 }
                 AuditCommand::Sync { after, key, out } => {
-                    let db = open(&cli)?;
-                    let configured = configured_checkpoints(&cli)?;
+                    let db = open(cli)?;
+                    let configured = configured_checkpoints(cli)?;
                     checkpoint_cmd::sync(&db, *after, key, &configured, out, io::stdout().lock())
                 }
                 AuditCommand::Prune {
@@ -431,7 +486,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     before_seq,
                     dry_run,
                 } => {
-                    let db = open(&cli)?;
+                    let db = open(cli)?;
                     retention_cmd::prune(
                         &db,
                         *older_than,
@@ -441,8 +496,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     )
                 }
                 AuditCommand::Hold { state, reason } => {
-                    let db = open(&cli)?;
-                    let by = session_info(&cli).user;
+                    let db = open(cli)?;
+                    let by = session_info(cli).user;
                     retention_cmd::hold(
                         &db,
                         state.as_deref().map(|s| s == "on"),
@@ -452,18 +507,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     )
                 }
                 AuditCommand::Sinks { wait } => {
-                    let db = open(&cli)?;
+                    let db = open(cli)?;
                     config_cmd::sinks(&db, *wait, io::stdout().lock())
                 }
                 AuditCommand::Tail { count } => audit_cmd::tail(path, *count, io::stdout().lock()),
                 AuditCommand::Subject { id, format } => {
-                    let by = session_info(&cli).user;
+                    let by = session_info(cli).user;
                     audit_cmd::subject(path, id, &by, *format, io::stdout().lock())
                 }
                 AuditCommand::Token { value } => audit_cmd::token(path, value, io::stdout().lock()),
                 AuditCommand::ForgetSubject { id } => {
-                    let by = session_info(&cli).user;
-                    audit_cmd::forget_subject(|| open(&cli), id, &by, io::stdout().lock())
+                    let by = session_info(cli).user;
+                    audit_cmd::forget_subject(|| open(cli), id, &by, io::stdout().lock())
                 }
                 AuditCommand::Export {
                     format: ExportFormat::Jsonl,
@@ -535,14 +590,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             // Parse before opening: a typo needs no database.
             let script = Script::parse(&sql)?;
-            let db = open(&cli)?;
-            let mut session = db.session(session_info(&cli));
+            let db = open(cli)?;
+            let mut session = db.session(session_info(cli));
             let format = if *json { Format::Json } else { Format::Table };
             script.run(&mut session, &mut Printer::new(io::stdout().lock(), format))
         }
         Some(Command::Shell) | None => {
-            let db = open(&cli)?;
-            let session = db.session(session_info(&cli));
+            let db = open(cli)?;
+            let session = db.session(session_info(cli));
             let (history, location) = match db.backend().location() {
                 Some(path) => (
                     Some(path.join(shell::HISTORY_FILE)),

@@ -77,20 +77,26 @@ fn backend_error(error: fjall::Error) -> StorageError {
 }
 
 /// A fjall error as a sentence: fjall prints its errors as Rust debug output
-/// (`FjallError: Io(Os { .. })`), which tells a user nothing. The original stays the
-/// source.
+/// (`FjallError: Io(Os { .. })`), which tells a user nothing. The original is kept
+/// ([`FjallFailure::fjall_error`]); its I/O cause, when there is one, is the source, so a
+/// chain of causes printed for a user stays sentences.
 #[derive(Debug)]
 pub struct FjallFailure {
     message: String,
-    source: fjall::Error,
+    error: fjall::Error,
 }
 
 impl FjallFailure {
-    fn new(source: fjall::Error) -> Self {
+    fn new(error: fjall::Error) -> Self {
         Self {
-            message: describe(&source),
-            source,
+            message: describe(&error),
+            error,
         }
+    }
+
+    /// The error fjall reported.
+    pub fn fjall_error(&self) -> &fjall::Error {
+        &self.error
     }
 }
 
@@ -102,7 +108,7 @@ impl std::fmt::Display for FjallFailure {
 
 impl std::error::Error for FjallFailure {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
+        io_cause(&self.error).map(|io| io as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -524,37 +530,40 @@ impl StorageBackend for FjallBackend {
             }
         }
         self.persist()?;
-        // One fixed keyspace, so the marker always lands in the same place.
-        let first = {
-            let map = self.keyspaces.read();
-            map.keys().min().and_then(|name| map.get(name)).cloned()
-        };
-        self.retire_sealed_journals(first.as_ref())
+        self.retire_sealed_journals()
     }
 }
 
 impl FjallBackend {
     /// fjall deletes a sealed journal (one [`FjallBackend::seal_journal`] sealed, or one
-    /// that filled up) after a flush, once every keyspace has persisted past it. When one
-    /// remains and nothing is left to flush, give it a flush: delete a private marker key
-    /// in `keyspace` (a tombstone only: the key is never written, so no reader ever sees
-    /// it), flush, and wait (bounded) for the journal to go.
-    fn retire_sealed_journals(
-        &self,
-        keyspace: Option<&fjall::Keyspace>,
-    ) -> Result<(), StorageError> {
-        let Some(keyspace) = keyspace else {
-            return Ok(());
-        };
+    /// that filled up) in its maintenance after a flush, once every keyspace has
+    /// persisted past it. So flush every keyspace, the memtables replayed from the sealed
+    /// journal at open included: a keyspace whose active memtable is empty would not
+    /// rotate, so each first gets a tombstone for a private marker key (never written, so
+    /// no reader sees anything; no key of the engine starts with 0xFF 0xFF: table ids,
+    /// seqs and node ids are big-endian and small, catalog keys are ASCII). Then wait for
+    /// the maintenance that follows the last flush. Deterministic: nothing is left to
+    /// chance but the scheduling of fjall's worker, given [`JOURNAL_RETIREMENT_PATIENCE`]
+    /// before this gives up with an error naming the journal count.
+    fn retire_sealed_journals(&self) -> Result<(), StorageError> {
         if self.db.journal_count() <= 1 {
             return Ok(());
         }
-        // A tombstone for a key no part of the database writes: the memtable it goes into
-        // is what the flush needs; a concurrent snapshot or scan sees nothing new.
-        self.poison_on_error(keyspace.remove(JOURNAL_MARKER_KEY))?;
-        self.poison_on_error(keyspace.rotate_memtable_and_wait())?;
-        let deadline = std::time::Instant::now() + RELOCK_PATIENCE;
-        while self.db.journal_count() > 1 && std::time::Instant::now() < deadline {
+        let all: Vec<fjall::Keyspace> = self.keyspaces.read().values().cloned().collect();
+        for keyspace in &all {
+            self.poison_on_error(keyspace.remove(JOURNAL_MARKER_KEY))?;
+            self.poison_on_error(keyspace.rotate_memtable_and_wait())?;
+        }
+        let deadline = std::time::Instant::now() + JOURNAL_RETIREMENT_PATIENCE;
+        while self.db.journal_count() > 1 {
+            if std::time::Instant::now() >= deadline {
+                return Err(StorageError::Io(std::io::Error::other(format!(
+                    "fjall kept {} journals in {} after every keyspace was flushed; the sealed one was not retired within {} s",
+                    self.db.journal_count(),
+                    self.path.display(),
+                    JOURNAL_RETIREMENT_PATIENCE.as_secs()
+                ))));
+            }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         self.persist()
@@ -625,6 +634,11 @@ impl FjallBackend {
 /// The key [`FjallBackend::retire_sealed_journals`] deletes (a tombstone only) to cause a
 /// flush: no key of the engine starts with 0xFF 0xFF.
 const JOURNAL_MARKER_KEY: &[u8] = b"\xff\xffheliosdb-fjall/journal-retirement";
+
+/// How long [`StorageBackend::reclaim`] waits for fjall to delete a sealed journal once
+/// every keyspace has been flushed past it (it takes milliseconds; this bounds a stuck
+/// worker, not a slow one).
+const JOURNAL_RETIREMENT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl Drop for FjallBackend {
     fn drop(&mut self) {
