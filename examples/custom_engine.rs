@@ -1,7 +1,7 @@
 //! Compose your own engine: in-memory storage, an explicit audit policy and an audit sink
 //! of your own (JSON lines on stderr). Run with `cargo run --example custom_engine`.
 
-use heliosdb_lite::engine::audit::{AuditPolicy, Hash};
+use heliosdb_lite::audit::{AuditPolicy, Hash};
 use heliosdb_lite::{AuditSink, Database, SealedEvent, SessionInfo, SinkContext, SinkError};
 use std::sync::{Arc, Mutex};
 

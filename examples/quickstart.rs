@@ -25,13 +25,10 @@ fn main() -> anyhow::Result<()> {
         &params![1, "Ada Lovelace", born],
     )?;
     let rows = session.query("SELECT id, name, born FROM patient", &[])?;
-    for i in 0..rows.len() {
-        println!(
-            "{} {} {:?}",
-            rows.get::<i64>(i, "id")?,
-            rows.get::<String>(i, "name")?,
-            rows.value(i, "born")
-        );
+    for row in &rows {
+        let id: i64 = row.get("id")?;
+        let name: String = row.get("name")?;
+        println!("{id} {name} {:?}", row.get_ref("born").ok());
     }
     Ok(())
 }

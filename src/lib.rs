@@ -32,10 +32,27 @@ pub use heliosdb_engine::audit::{
     StoredCheckpoint,
 };
 pub use heliosdb_engine::{
-    AppEvent, DatabaseOptions, DurabilityMode, Error, FromValue, Output, Param, Prepared, Result,
-    RetentionOptions, RetentionRun, Rows, Session, SessionInfo, SqlStore, StorageBackend,
-    StorageError, Value, params,
+    AppEvent, ColumnIndex, DatabaseOptions, Decimal, DurabilityMode, Error, FromRow, FromValue,
+    Output, Param, Prepared, Result, RetentionOptions, RetentionRun, Row, Rows, Session,
+    SessionInfo, SqlStore, StorageBackend, StorageError, Transaction, Value, params, script,
 };
+
+/// The audit trail as applications and reporters use it: the event model, policies, what
+/// `verify` reports, retention, exports, and the personal-data functions. Everything here
+/// is also reachable under [`engine`], which holds the engine's internals too.
+pub mod audit {
+    pub use heliosdb_engine::audit::export::rfc3339_micros;
+    pub use heliosdb_engine::audit::redact::{
+        self, ForgetReport, forget_subject, subject_access, subject_events, subject_token,
+    };
+    pub use heliosdb_engine::audit::table::is_system_table;
+    pub use heliosdb_engine::audit::{
+        AUDIT_TABLE, AuditEvent, AuditPolicy, CHECKPOINT_TABLE, EventClass, ExportLine,
+        ExportProblem, ExportReport, Hash, LegalHold, MetadataCapture, ParamCapture, Problem,
+        ProblemKind, PruneAnchor, PruneBefore, PruneReport, Record, Redaction, RedactionMode,
+        VerifyOptions, VerifyReport, export, tail, verify_export,
+    };
+}
 
 mod erasure;
 pub use erasure::erase_subject;

@@ -31,6 +31,35 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// A result has no row at that position ([`Rows::get`](crate::Rows::get)).
+    #[error("result has no row {row} (it has {rows} rows)")]
+    NoSuchRow {
+        /// The 0-based row asked for.
+        row: usize,
+        /// Rows in the result.
+        rows: usize,
+    },
+    /// A result has no such column ([`Row::get`](crate::Row::get)).
+    #[error("result has no column {column:?} (its columns: {})", columns.join(", "))]
+    NoSuchColumn {
+        /// The label asked for, or `#N` for a 0-based index.
+        column: String,
+        /// The result's column labels.
+        columns: Vec<String>,
+    },
+    /// A result column holds a value the requested Rust type cannot take.
+    #[error("result column {column:?} holds {found}, not {expected}")]
+    ColumnType {
+        /// The column's label (or `#N`).
+        column: String,
+        /// What the Rust type takes ([`FromValue::SQL_TYPE`](crate::FromValue::SQL_TYPE)).
+        expected: &'static str,
+        /// The SQL type of the stored value.
+        found: &'static str,
+    },
+    /// [`Session::query_row`](crate::Session::query_row) found no row.
+    #[error("the query returned no rows")]
+    NoRows,
     /// A transaction command does not fit the session's state (e.g. nested `BEGIN`).
     #[error("transaction error: {0}")]
     Transaction(String),
@@ -207,7 +236,11 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Config(_) => "config",
-            Error::Sql(_) => "sql",
+            Error::Sql(_)
+            | Error::NoSuchRow { .. }
+            | Error::NoSuchColumn { .. }
+            | Error::ColumnType { .. }
+            | Error::NoRows => "sql",
             Error::Param { .. } | Error::OutOfRange(_) => "param",
             Error::Transaction(_) => "transaction",
             Error::AuditLogReadOnly { .. } | Error::ReadOnly(_) => "permission",
@@ -266,9 +299,13 @@ impl Error {
 }
 
 /// The start of each variant's message and its kind (see [`Error::kind_of_message`]).
-const MESSAGE_KINDS: [(&str, &str); 19] = [
+const MESSAGE_KINDS: [(&str, &str); 23] = [
     ("configuration error: ", "config"),
     ("SQL error: ", "sql"),
+    ("result has no row ", "sql"),
+    ("result has no column ", "sql"),
+    ("result column ", "sql"),
+    ("the query returned no rows", "sql"),
     ("parameter $", "param"),
     ("out of range: ", "param"),
     ("transaction error: ", "transaction"),
@@ -314,6 +351,17 @@ mod tests {
                 message: "not a number".to_owned(),
             },
             Error::Transaction("nested BEGIN".to_owned()),
+            Error::NoSuchRow { row: 3, rows: 1 },
+            Error::NoSuchColumn {
+                column: "x".to_owned(),
+                columns: vec!["a".to_owned()],
+            },
+            Error::ColumnType {
+                column: "a".to_owned(),
+                expected: "TEXT",
+                found: "INTEGER",
+            },
+            Error::NoRows,
             Error::AuditLogReadOnly {
                 table: "__audit_log".to_owned(),
                 operation: "DELETE".to_owned(),
@@ -367,6 +415,10 @@ mod tests {
                 | Error::Sql(_)
                 | Error::Param { .. }
                 | Error::Transaction(_)
+                | Error::NoSuchRow { .. }
+                | Error::NoSuchColumn { .. }
+                | Error::ColumnType { .. }
+                | Error::NoRows
                 | Error::AuditLogReadOnly { .. }
                 | Error::ReadOnly(_)
                 | Error::RetentionRefused(_)

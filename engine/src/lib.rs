@@ -15,8 +15,11 @@ mod database;
 mod dialect;
 mod error;
 pub mod refused;
+mod row;
+pub mod script;
 mod session;
 mod store;
+mod transaction;
 
 pub use backend::{
     BatchOp, Direction, Durability, KvIter, Snapshot, StorageBackend, StorageError, WriteBatch,
@@ -25,5 +28,9 @@ pub use database::{Database, DatabaseOptions, DurabilityMode, RetentionOptions, 
 pub use error::{CorruptSource, Error, Result};
 pub use gluesql_core::chrono;
 pub use gluesql_core::data::Value;
-pub use session::{AppEvent, FromValue, Output, Param, Prepared, Rows, Session, SessionInfo};
+pub use row::{ColumnIndex, FromRow, FromValue, Row, Rows, type_name};
+/// The decimal type of `DECIMAL` values ([`Value::Decimal`]).
+pub use rust_decimal::Decimal;
+pub use session::{AppEvent, Output, Param, Prepared, Session, SessionInfo};
 pub use store::SqlStore;
+pub use transaction::Transaction;

@@ -4,6 +4,7 @@ use crate::audit::{AuditEvent, CHECKPOINT_TABLE, ParamCapture, redact, table as 
 use crate::classify::{Classification, EventClass, classify, writes_table};
 use crate::dialect;
 use crate::error::{Error, Result};
+use crate::row::{FromRow, Rows};
 use crate::store::SqlStore;
 use bigdecimal::BigDecimal;
 use gluesql_core::ast::DataType;
@@ -144,149 +145,6 @@ macro_rules! params {
     ($($value:expr),* $(,)?) => {
         [$($crate::Param::from($value)),*]
     };
-}
-
-/// Rows returned by a query.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Rows {
-    /// Column labels, in order.
-    pub columns: Vec<String>,
-    /// One vector of values per row, in column order.
-    pub rows: Vec<Vec<Value>>,
-}
-
-impl Rows {
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    /// True when there is no row.
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
-    /// Position of a column by label.
-    pub fn column_index(&self, column: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c == column)
-    }
-
-    /// The value at `row`, `column`, or `None` if either is out of range.
-    pub fn value(&self, row: usize, column: &str) -> Option<&Value> {
-        let index = self.column_index(column)?;
-        self.rows.get(row)?.get(index)
-    }
-
-    /// The value at `row`, `column` converted to `T`.
-    ///
-    /// ```
-    /// # use heliosdb_engine::{Rows, Value};
-    /// let rows = Rows { columns: vec!["n".into()], rows: vec![vec![Value::I64(7)]] };
-    /// assert_eq!(rows.get::<i64>(0, "n").unwrap(), 7);
-    /// ```
-    pub fn get<T: FromValue>(&self, row: usize, column: &str) -> Result<T> {
-        let value = self.value(row, column).ok_or_else(|| {
-            Error::Unsupported(format!("no value at row {row}, column {column:?}"))
-        })?;
-        T::from_value(value).ok_or_else(|| {
-            Error::Unsupported(format!(
-                "value {value:?} at row {row}, column {column:?} is not a {}",
-                std::any::type_name::<T>()
-            ))
-        })
-    }
-}
-
-/// Conversion from a SQL value to a Rust type, for [`Rows::get`].
-pub trait FromValue: Sized {
-    /// The converted value, or `None` if the value has another type.
-    fn from_value(value: &Value) -> Option<Self>;
-}
-
-impl FromValue for i64 {
-    fn from_value(value: &Value) -> Option<Self> {
-        match value {
-            Value::I8(v) => Some(i64::from(*v)),
-            Value::I16(v) => Some(i64::from(*v)),
-            Value::I32(v) => Some(i64::from(*v)),
-            Value::I64(v) => Some(*v),
-            Value::U8(v) => Some(i64::from(*v)),
-            Value::U16(v) => Some(i64::from(*v)),
-            Value::U32(v) => Some(i64::from(*v)),
-            Value::U64(v) => i64::try_from(*v).ok(),
-            _ => None,
-        }
-    }
-}
-
-impl FromValue for f64 {
-    fn from_value(value: &Value) -> Option<Self> {
-        match value {
-            Value::F32(v) => Some(f64::from(*v)),
-            Value::F64(v) => Some(*v),
-            other => i64::from_value(other).map(|v| v as f64),
-        }
-    }
-}
-
-impl FromValue for bool {
-    fn from_value(value: &Value) -> Option<Self> {
-        match value {
-            Value::Bool(v) => Some(*v),
-            _ => None,
-        }
-    }
-}
-
-impl FromValue for String {
-    fn from_value(value: &Value) -> Option<Self> {
-        match value {
-            Value::Str(v) => Some(v.clone()),
-            _ => None,
-        }
-    }
-}
-
-impl FromValue for Value {
-    fn from_value(value: &Value) -> Option<Self> {
-        Some(value.clone())
-    }
-}
-
-impl FromValue for crate::chrono::NaiveDateTime {
-    fn from_value(value: &Value) -> Option<Self> {
-        match value {
-            Value::Timestamp(v) => Some(*v),
-            _ => None,
-        }
-    }
-}
-
-impl FromValue for crate::chrono::NaiveDate {
-    fn from_value(value: &Value) -> Option<Self> {
-        match value {
-            Value::Date(v) => Some(*v),
-            _ => None,
-        }
-    }
-}
-
-impl FromValue for crate::chrono::NaiveTime {
-    fn from_value(value: &Value) -> Option<Self> {
-        match value {
-            Value::Time(v) => Some(*v),
-            _ => None,
-        }
-    }
-}
-
-impl<T: FromValue> FromValue for Option<T> {
-    fn from_value(value: &Value) -> Option<Self> {
-        match value {
-            Value::Null => Some(None),
-            other => T::from_value(other).map(Some),
-        }
-    }
 }
 
 /// What one statement produced.
@@ -569,6 +427,55 @@ impl Session {
             }
         };
         self.run_all(sql, &statements, params)
+    }
+
+    /// Runs a script of `;`-separated statements one by one, each with its own text as
+    /// written ([`script::split`](crate::script::split)) — so each is recorded as typed,
+    /// and a syntax error in one is recorded like any failed statement. Stops at the first
+    /// failing statement and returns its error; the statements before it keep their
+    /// effect. Returns every statement's outputs, in order. Takes no parameters, like
+    /// rusqlite's `execute_batch`.
+    ///
+    /// ```no_run
+    /// # fn run(session: &mut heliosdb_engine::Session) -> heliosdb_engine::Result<()> {
+    /// session.execute_batch(
+    ///     "CREATE TABLE ward (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT);
+    ///      INSERT INTO ward (name) VALUES ('cardiology');
+    ///      INSERT INTO ward (name) VALUES ('oncology');",
+    /// )?;
+    /// # Ok(()) }
+    /// ```
+    pub fn execute_batch(&mut self, script: &str) -> Result<Vec<Output>> {
+        let mut outputs = Vec::new();
+        for statement in crate::script::split(script) {
+            outputs.extend(self.execute(statement.text, &[])?);
+        }
+        Ok(outputs)
+    }
+
+    /// The first row of a query converted with [`FromRow`] (a tuple, a struct of yours);
+    /// [`Error::NoRows`] when there is none.
+    pub fn query_row<T: FromRow>(&mut self, sql: &str, params: &[Param]) -> Result<T> {
+        self.query_opt(sql, params)?.ok_or(Error::NoRows)
+    }
+
+    /// The first row of a query converted with [`FromRow`], or `None` when there is none.
+    pub fn query_opt<T: FromRow>(&mut self, sql: &str, params: &[Param]) -> Result<Option<T>> {
+        let rows = self.query(sql, params)?;
+        rows.row(0).map(|row| T::from_row(&row)).transpose()
+    }
+
+    /// Every row of a query converted with [`FromRow`].
+    pub fn query_as<T: FromRow>(&mut self, sql: &str, params: &[Param]) -> Result<Vec<T>> {
+        self.query(sql, params)?.map()
+    }
+
+    /// Begins a transaction (`BEGIN`) and returns its guard: statements run through it
+    /// (it derefs to the session), [`Transaction::commit`] commits, and dropping it
+    /// without a commit rolls back.
+    pub fn transaction(&mut self) -> Result<crate::Transaction<'_>> {
+        self.execute("BEGIN", &[])?;
+        Ok(crate::Transaction::new(self))
     }
 
     /// Parses `sql` once, for [`execute_prepared`](Self::execute_prepared) and

@@ -9,7 +9,7 @@
 use anyhow::{Context, bail, ensure};
 use clap::Parser as _;
 use heliosdb_lite::chrono::{DateTime, FixedOffset, NaiveTime, Offset, TimeDelta, Timelike, Utc};
-use heliosdb_lite::{Config, Database, Rows, Session, SessionInfo, Value, params};
+use heliosdb_lite::{Config, Database, FromRow, Row, Session, SessionInfo, params};
 use sqlparser::ast::{Delete, Statement};
 use sqlparser::dialect::{PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::Parser;
@@ -499,34 +499,29 @@ fn events(db: &Database, scope: &Scope) -> anyhow::Result<Vec<Event>> {
         .as_ref()
         .map_or("%".into(), |t| format!("%{t}%"));
     let p = params![scope.from.naive_utc(), scope.to.naive_utc(), pattern];
-    let rows = session.query(EVENTS_SQL, &p)?;
-    (0..rows.len()).map(|i| event(&rows, i)).collect()
+    Ok(session.query_as(EVENTS_SQL, &p)?)
 }
 
-fn event(rows: &Rows, i: usize) -> anyhow::Result<Event> {
-    let count =
-        |column: &str| -> anyhow::Result<u64> { Ok(u64::try_from(rows.get::<i64>(i, column)?)?) };
-    let time = match rows.value(i, "timestamp") {
-        Some(Value::Timestamp(t)) => t.and_utc(),
-        other => bail!("row {i}: timestamp is {other:?}"),
-    };
-    let target: String = rows.get(i, "target")?;
-    Ok(Event {
-        seq: count("id")?,
-        time,
-        session: count("session_id")?,
-        user: rows.get(i, "user")?,
-        class: rows.get(i, "class")?,
-        operation: rows.get(i, "operation")?,
-        targets: target
-            .split(',')
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        query: rows.get(i, "query")?,
-        rows: count("affected_rows")?,
-        success: rows.get(i, "success")?,
-    })
+impl FromRow for Event {
+    fn from_row(row: &Row<'_>) -> heliosdb_lite::Result<Self> {
+        let target: String = row.get("target")?;
+        Ok(Event {
+            seq: row.get("id")?,
+            time: row.get("timestamp")?,
+            session: row.get("session_id")?,
+            user: row.get("user")?,
+            class: row.get("class")?,
+            operation: row.get("operation")?,
+            targets: target
+                .split(',')
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            query: row.get("query")?,
+            rows: row.get("affected_rows")?,
+            success: row.get("success")?,
+        })
+    }
 }
 
 /// Opens the database in `workdir` (set up by [`seed`]), verifies its whole audit trail and,

@@ -11,8 +11,8 @@
 //! service's trail like any other access to personal data.
 
 use anyhow::{Context, bail};
-use heliosdb_lite::engine::audit::{AuditEvent, EventClass, ParamCapture, RedactionMode};
-use heliosdb_lite::engine::audit::{export::rfc3339_micros, redact, table::is_system_table};
+use heliosdb_lite::audit::{AuditEvent, EventClass, ParamCapture, RedactionMode};
+use heliosdb_lite::audit::{is_system_table, redact, rfc3339_micros};
 use heliosdb_lite::{Config, Database, Rows, Session, SessionInfo, params};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -365,16 +365,7 @@ fn report_service(dir: &Path, subject: &str, erased: &str) -> anyhow::Result<Ser
     let erasure = erasure(&db, &mut session, &tables, erased)?;
     let record = processing_record(&config, &db, &mut session, tables)?;
     let mine = "SELECT id, class, target FROM __audit_log WHERE \"user\" = $1";
-    let rows = session.query(mine, &params![REPORTER])?;
-    let own_reads = (0..rows.len())
-        .map(|i| {
-            Ok((
-                rows.get(i, "id")?,
-                rows.get(i, "class")?,
-                rows.get(i, "target")?,
-            ))
-        })
-        .collect::<heliosdb_lite::Result<_>>()?;
+    let own_reads = session.query_as(mine, &params![REPORTER])?;
     Ok(ServiceReport {
         service: db.options().name.clone(),
         chain,
@@ -388,14 +379,12 @@ fn report_service(dir: &Path, subject: &str, erased: &str) -> anyhow::Result<Ser
 /// The tables with a column of `audit.redact_columns`, from the catalog.
 fn personal_tables(db: &Database, s: &mut Session) -> anyhow::Result<Vec<TableRecord>> {
     let redacted = &db.options().audit.redaction.columns;
-    let rows = s.query(
+    let columns: Vec<(String, String)> = s.query_as(
         "SELECT TABLE_NAME, COLUMN_NAME FROM GLUE_TABLE_COLUMNS",
         &[],
     )?;
     let mut tables: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for i in 0..rows.len() {
-        let (table, column): (String, String) =
-            (rows.get(i, "TABLE_NAME")?, rows.get(i, "COLUMN_NAME")?);
+    for (table, column) in columns {
         if !is_system_table(&table) && redacted.iter().any(|c| c.eq_ignore_ascii_case(&column)) {
             tables.entry(table).or_default().push(column);
         }
@@ -530,18 +519,18 @@ fn processing_record(
          GROUP BY target, \"user\", application, operation",
         &[],
     )?;
-    for i in 0..rows.len() {
-        let target: String = rows.get(i, "target")?;
+    for row in &rows {
+        let target: String = row.get("target")?;
         let by = format!(
             "{} ({})",
-            rows.get::<String>(i, "who")?,
-            rows.get::<String>(i, "application")?
+            row.get::<String>("who")?,
+            row.get::<String>("application")?
         );
-        let operation: String = rows.get(i, "operation")?;
+        let operation: String = row.get("operation")?;
         let touched = |t: &&mut TableRecord| target.split(',').any(|name| name == t.table);
         for table in tables.iter_mut().filter(touched) {
             table.processors.insert(by.clone());
-            *table.operations.entry(operation.clone()).or_default() += rows.get::<i64>(i, "n")?;
+            *table.operations.entry(operation.clone()).or_default() += row.get::<i64>("n")?;
         }
     }
     let options = db.options();

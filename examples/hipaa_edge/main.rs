@@ -8,8 +8,8 @@
 //! `cargo run --example hipaa_edge [-- --dir DIR]`.
 
 use anyhow::{Context, bail};
+use heliosdb_lite::audit::{AuditEvent, redact, rfc3339_micros};
 use heliosdb_lite::checkpoint::{SignerKey, VerifierKey, verify_batch, write_batch};
-use heliosdb_lite::engine::audit::{AuditEvent, export::rfc3339_micros, redact};
 use heliosdb_lite::{AppEvent, Config, Database, Error, Param, Rows, Session, SessionInfo, params};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -162,8 +162,8 @@ impl Device {
         let rows = session(&self.db, "compliance")
             .query("SELECT target FROM __audit_log WHERE class = 'SELECT'", &[])?;
         let mut count = 0;
-        for i in 0..rows.len() {
-            let target: String = rows.get(i, "target")?;
+        for row in &rows {
+            let target: String = row.get("target")?;
             count += u64::from(target.split(',').any(|t| PHI_TABLES.contains(&t)));
         }
         Ok(count)
@@ -180,14 +180,14 @@ impl Device {
         )?;
         let identifiers = identifiers();
         let mut found = Vec::new();
-        for i in 0..rows.len() {
-            let text: Vec<String> = ["query", "params", "custom", "error"]
+        for row in &rows {
+            let text = ["query", "params", "custom", "error"]
                 .iter()
-                .filter_map(|column| rows.value(i, column).map(String::from))
-                .collect();
+                .map(|column| row.get_ref(column).map(String::from))
+                .collect::<heliosdb_lite::Result<Vec<String>>>()?;
             for (kind, value) in &identifiers {
                 if text.iter().any(|t| t.contains(value)) {
-                    found.push((rows.get(i, "id")?, *kind));
+                    found.push((row.get("id")?, *kind));
                 }
             }
         }

@@ -6,8 +6,8 @@
 //! Run with `cargo run --example industrial_iot [-- --dir DIR]`.
 
 use anyhow::Context;
+use heliosdb_lite::audit::PruneBefore;
 use heliosdb_lite::checkpoint::{BatchReceipt, SignerKey, VerifierKey, verify_batch, write_batch};
-use heliosdb_lite::engine::audit::prune::PruneBefore;
 use heliosdb_lite::{AppEvent, Config, Database, Error, SessionInfo, params};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -104,46 +104,48 @@ impl Device {
             s.record_event(signature.detail("signature rejected: wrong PIN").failed())?;
             return Ok(false);
         }
-        s.execute("BEGIN", &[])?;
-        let rows = s.query(
+        let mut tx = s.transaction()?;
+        let current: Option<(f64,)> = tx.query_opt(
             "SELECT value FROM equipment_parameter WHERE id = $1",
             &params![parameter],
         )?;
-        let before = if rows.is_empty() {
-            s.execute(
-                "INSERT INTO equipment_parameter VALUES ($1, $2, $3)",
-                &params![parameter, value, unit],
-            )?;
-            "unset".to_owned()
-        } else {
-            s.execute(
-                "UPDATE equipment_parameter SET value = $1, unit = $2 WHERE id = $3",
-                &params![value, unit, parameter],
-            )?;
-            format!("{}", rows.get::<f64>(0, "value")?)
+        let before = match current {
+            None => {
+                tx.execute(
+                    "INSERT INTO equipment_parameter VALUES ($1, $2, $3)",
+                    &params![parameter, value, unit],
+                )?;
+                "unset".to_owned()
+            }
+            Some((current,)) => {
+                tx.execute(
+                    "UPDATE equipment_parameter SET value = $1, unit = $2 WHERE id = $3",
+                    &params![value, unit, parameter],
+                )?;
+                format!("{current}")
+            }
         };
-        s.record_event(
+        tx.record_event(
             signature
                 .detail(format!("{parameter}: {before} -> {value} {unit}"))
                 .custom("value", value.to_string()),
         )?;
-        s.execute("COMMIT", &[])?;
+        tx.commit()?;
         Ok(true)
     }
 
     /// The last position SCADA acknowledged: the newest `AUDIT_SYNC` event in the trail
     /// itself, so the sync history is as tamper-evident as everything else.
     pub fn synced_through(&self) -> anyhow::Result<u64> {
-        let rows = self.db.session(SessionInfo::new("sync-agent")).query(
+        let last: Option<(String,)> = self.db.session(SessionInfo::new("sync-agent")).query_opt(
             "SELECT custom FROM __audit_log WHERE operation = 'AUDIT_SYNC' AND success = TRUE
              ORDER BY id DESC LIMIT 1",
             &[],
         )?;
-        if rows.is_empty() {
+        let Some((custom,)) = last else {
             return Ok(0);
-        }
-        let custom: BTreeMap<String, String> =
-            serde_json::from_str(&rows.get::<String>(0, "custom")?)?;
+        };
+        let custom: BTreeMap<String, String> = serde_json::from_str(&custom)?;
         custom
             .get("synced_through")
             .context("AUDIT_SYNC event without synced_through")?

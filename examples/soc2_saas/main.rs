@@ -18,8 +18,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use clap::Parser;
-use heliosdb_lite::engine::audit::VerifyReport;
-use heliosdb_lite::{AppEvent, Config, Database, Output, Rows, Session, SessionInfo, params};
+use heliosdb_lite::audit::VerifyReport;
+use heliosdb_lite::{
+    AppEvent, Config, Database, FromRow, Output, Row, Session, SessionInfo, params,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as JsonValue, json};
 use std::collections::BTreeMap;
@@ -157,43 +159,37 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    fn from_rows(rows: &Rows) -> anyhow::Result<Vec<AuditEvent>> {
-        let text = |i, column| rows.get::<String>(i, column);
-        (0..rows.len())
-            .map(|i| {
-                Ok(AuditEvent {
-                    id: rows.get(i, "id")?,
-                    timestamp: text(i, "at")?,
-                    session_id: rows.get(i, "session_id")?,
-                    user: text(i, "user")?,
-                    client_addr: text(i, "client_addr")?,
-                    application: text(i, "application")?,
-                    operation: text(i, "operation")?,
-                    target: text(i, "target")?,
-                    query: text(i, "query")?,
-                    params: serde_json::from_str(&text(i, "params")?)?,
-                    affected_rows: rows.get(i, "affected_rows")?,
-                    success: rows.get(i, "success")?,
-                    error: rows.get(i, "error")?,
-                    custom: serde_json::from_str(&text(i, "custom")?)?,
-                    checksum: text(i, "checksum")?,
-                })
-            })
-            .collect()
+    /// One row of [`TENANT_EVENTS`]; `params` and `custom` hold JSON, so this is no
+    /// [`FromRow`] (whose errors are the database's).
+    fn from_row(row: &Row<'_>) -> anyhow::Result<AuditEvent> {
+        Ok(AuditEvent {
+            id: row.get("id")?,
+            timestamp: row.get("at")?,
+            session_id: row.get("session_id")?,
+            user: row.get("user")?,
+            client_addr: row.get("client_addr")?,
+            application: row.get("application")?,
+            operation: row.get("operation")?,
+            target: row.get("target")?,
+            query: row.get("query")?,
+            params: serde_json::from_str(&row.get::<String>("params")?)?,
+            affected_rows: row.get("affected_rows")?,
+            success: row.get("success")?,
+            error: row.get("error")?,
+            custom: serde_json::from_str(&row.get::<String>("custom")?)?,
+            checksum: row.get("checksum")?,
+        })
     }
 }
 
-impl Customer {
-    fn first(rows: &Rows) -> heliosdb_lite::Result<Option<Customer>> {
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(Customer {
-            id: rows.get(0, "id")?,
-            tenant_id: rows.get(0, "tenant_id")?,
-            name: rows.get(0, "name")?,
-            email: rows.get(0, "email")?,
-        }))
+impl FromRow for Customer {
+    fn from_row(row: &Row<'_>) -> heliosdb_lite::Result<Customer> {
+        Ok(Customer {
+            id: row.get("id")?,
+            tenant_id: row.get("tenant_id")?,
+            name: row.get("name")?,
+            email: row.get("email")?,
+        })
     }
 }
 
@@ -337,12 +333,11 @@ async fn create_customer(
 ) -> Result<(StatusCode, Json<Customer>), ApiError> {
     let caller = caller?;
     let tenant = caller.tenant.clone();
-    let rows = caller
+    let customer = caller
         .run(&db, move |s| {
-            s.query(INSERT, &params![tenant, input.name, input.email])
+            s.query_opt::<Customer>(INSERT, &params![tenant, input.name, input.email])
         })
         .await?;
-    let customer = Customer::first(&rows).map_err(ApiError::internal)?;
     let customer = customer.ok_or_else(|| ApiError::internal("INSERT returned no row"))?;
     Ok((StatusCode::CREATED, Json(customer)))
 }
@@ -355,12 +350,11 @@ async fn update_customer(
 ) -> Result<Json<Customer>, ApiError> {
     let caller = caller?;
     let tenant = caller.tenant.clone();
-    let rows = caller
+    let customer = caller
         .run(&db, move |s| {
-            s.query(UPDATE, &params![input.name, input.email, id, tenant])
+            s.query_opt::<Customer>(UPDATE, &params![input.name, input.email, id, tenant])
         })
         .await?;
-    let customer = Customer::first(&rows).map_err(ApiError::internal)?;
     customer.map(Json).ok_or_else(ApiError::not_found)
 }
 
@@ -387,7 +381,9 @@ async fn audit_events(
     let rows = caller
         .run(&db, move |s| s.query(TENANT_EVENTS, &params![tenant]))
         .await?;
-    AuditEvent::from_rows(&rows)
+    let events = rows.iter().map(|row| AuditEvent::from_row(&row));
+    events
+        .collect::<anyhow::Result<_>>()
         .map(Json)
         .map_err(ApiError::internal)
 }

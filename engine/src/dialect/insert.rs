@@ -309,7 +309,7 @@ fn bump_sequence_to_max(
     let payload = execute_glue(store, &SqlStatement::Query(Box::new(query)), &[])?;
     if let Payload::Select { rows, .. } = payload
         && let Some(value) = rows.first().and_then(|r| r.first())
-        && let Some(max) = <i64 as crate::session::FromValue>::from_value(value)
+        && let Some(max) = <i64 as crate::FromValue>::from_value(value)
     {
         if max > store.sequence(record.id)? {
             store.set_sequence(record.id, max)?;
