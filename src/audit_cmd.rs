@@ -16,17 +16,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::Path;
 
-/// Tampering was found: the command printed its report and exits with status 1.
-#[derive(Debug)]
-pub struct Tampered(pub String);
-
-impl fmt::Display for Tampered {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl std::error::Error for Tampered {}
+use crate::failure::Tampered;
 
 /// Longest query text `audit tail` shows, in characters; `audit export` has it all.
 const TAIL_QUERY_CHARS: usize = 80;

@@ -1,7 +1,7 @@
 //! `heliosdb keygen`, `heliosdb checkpoint`, `verify --pubkey --checkpoint`, proofs and
 //! sync batches.
 
-use crate::audit_cmd::Tampered;
+use crate::failure::Tampered;
 use anyhow::Context;
 use heliosdb_lite::Database;
 use heliosdb_lite::checkpoint::{

@@ -1,9 +1,9 @@
 //! How a failed command is reported: one `error:` line with the causes, and an exit status
 //! that tells the user's mistakes from the machine's.
 
-use crate::audit_cmd::Tampered;
 use crate::config_cmd::InvalidConfig;
 use crate::script::SyntaxError;
+use std::fmt;
 use std::io;
 
 /// Exit status when the statement or data is at fault (bad SQL, constraint violation), or
@@ -33,6 +33,18 @@ pub fn describe(error: &anyhow::Error) -> String {
     }
     message
 }
+
+/// Tampering was found: the command printed its report and exits with status 1.
+#[derive(Debug)]
+pub struct Tampered(pub String);
+
+impl fmt::Display for Tampered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::error::Error for Tampered {}
 
 /// [`USER_ERROR`] for a syntax error, for tampering found by verification or by a signer
 /// (a checkpoint refused as inconsistent with a stored one), for a file

@@ -9,11 +9,13 @@ pub mod backend;
 pub mod catalog;
 pub mod classify;
 pub mod codec;
+mod commit;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod database;
 mod dialect;
 mod error;
+mod output;
 pub mod refused;
 mod row;
 pub mod script;
@@ -21,6 +23,7 @@ mod session;
 mod store;
 mod transaction;
 
+pub use audit::AppEvent;
 pub use backend::{
     BatchOp, Direction, Durability, KvIter, Snapshot, StorageBackend, StorageError, WriteBatch,
 };
@@ -31,6 +34,6 @@ pub use gluesql_core::data::Value;
 pub use row::{ColumnIndex, FromRow, FromValue, Row, Rows, type_name};
 /// The decimal type of `DECIMAL` values ([`Value::Decimal`]).
 pub use rust_decimal::Decimal;
-pub use session::{AppEvent, Output, Param, Prepared, Session, SessionInfo};
+pub use session::{Output, Param, Prepared, Session, SessionInfo};
 pub use store::SqlStore;
 pub use transaction::Transaction;

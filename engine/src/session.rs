@@ -1,15 +1,15 @@
 //! `Session`: who is connected, and the statements they run.
 
+pub use crate::audit::AppEvent;
 use crate::audit::{AuditEvent, CHECKPOINT_TABLE, ParamCapture, redact, table as audit_table};
 use crate::classify::{Classification, EventClass, classify, writes_table};
 use crate::dialect;
 use crate::error::{Error, Result};
+pub use crate::output::Output;
 use crate::row::{FromRow, Rows};
 use crate::store::SqlStore;
 use bigdecimal::BigDecimal;
-use gluesql_core::ast::DataType;
 use gluesql_core::data::Value;
-use gluesql_core::executor::{Payload, PayloadVariable};
 use gluesql_core::sqlparser::ast::Statement as SqlStatement;
 use gluesql_core::translate::{IntoParamLiteral, ParamLiteral};
 use sqlparser::ast::{
@@ -145,134 +145,6 @@ macro_rules! params {
     ($($value:expr),* $(,)?) => {
         [$($crate::Param::from($value)),*]
     };
-}
-
-/// What one statement produced.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum Output {
-    /// A query's rows.
-    Rows(Rows),
-    /// A data change and how many rows it touched (`INSERT`, `UPDATE`, `DELETE`,
-    /// `DROP TABLE` counts tables).
-    Affected {
-        /// Statement kind, e.g. `"INSERT"`.
-        statement: &'static str,
-        /// Rows (or tables) affected.
-        count: u64,
-    },
-    /// A statement that returns nothing (`CREATE TABLE`, `BEGIN`, ...).
-    Done {
-        /// Statement kind, e.g. `"CREATE TABLE"`.
-        statement: &'static str,
-    },
-}
-
-impl Output {
-    /// The rows, if this output has any.
-    pub fn rows(&self) -> Option<&Rows> {
-        match self {
-            Output::Rows(rows) => Some(rows),
-            _ => None,
-        }
-    }
-
-    /// Affected-row count for data changes, `None` otherwise.
-    pub fn affected(&self) -> Option<u64> {
-        match self {
-            Output::Affected { count, .. } => Some(*count),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn from_payload(payload: Payload) -> Output {
-        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-        match payload {
-            Payload::Select { labels, rows } => Output::Rows(Rows {
-                columns: labels,
-                rows,
-            }),
-            Payload::SelectMap(maps) => {
-                // Schemaless rows: the union of their keys becomes the columns.
-                let mut columns: Vec<String> = Vec::new();
-                for map in &maps {
-                    for key in map.keys() {
-                        if !columns.contains(key) {
-                            columns.push(key.clone());
-                        }
-                    }
-                }
-                let rows = maps
-                    .into_iter()
-                    .map(|mut map| {
-                        columns
-                            .iter()
-                            .map(|c| map.remove(c).unwrap_or(Value::Null))
-                            .collect()
-                    })
-                    .collect();
-                Output::Rows(Rows { columns, rows })
-            }
-            Payload::ShowColumns(columns) => Output::Rows(Rows {
-                columns: vec!["field".to_owned(), "type".to_owned()],
-                rows: columns
-                    .into_iter()
-                    .map(|(name, data_type): (String, DataType)| {
-                        vec![Value::Str(name), Value::Str(data_type.to_string())]
-                    })
-                    .collect(),
-            }),
-            Payload::ShowVariable(variable) => {
-                let (column, values) = match variable {
-                    PayloadVariable::Tables(names) => ("table", names),
-                    PayloadVariable::Functions(names) => ("function", names),
-                    PayloadVariable::Version(version) => ("version", vec![version]),
-                };
-                Output::Rows(Rows {
-                    columns: vec![column.to_owned()],
-                    rows: values.into_iter().map(|v| vec![Value::Str(v)]).collect(),
-                })
-            }
-            Payload::Insert(n) => Output::Affected {
-                statement: "INSERT",
-                count: count(n),
-            },
-            Payload::Update(n) => Output::Affected {
-                statement: "UPDATE",
-                count: count(n),
-            },
-            Payload::Delete(n) => Output::Affected {
-                statement: "DELETE",
-                count: count(n),
-            },
-            Payload::DropTable(n) => Output::Affected {
-                statement: "DROP TABLE",
-                count: count(n),
-            },
-            Payload::Create => Output::Done {
-                statement: "CREATE TABLE",
-            },
-            Payload::DropFunction => Output::Done {
-                statement: "DROP FUNCTION",
-            },
-            Payload::AlterTable => Output::Done {
-                statement: "ALTER TABLE",
-            },
-            Payload::CreateIndex => Output::Done {
-                statement: "CREATE INDEX",
-            },
-            Payload::DropIndex => Output::Done {
-                statement: "DROP INDEX",
-            },
-            Payload::StartTransaction => Output::Done { statement: "BEGIN" },
-            Payload::Commit => Output::Done {
-                statement: "COMMIT",
-            },
-            Payload::Rollback => Output::Done {
-                statement: "ROLLBACK",
-            },
-        }
-    }
 }
 
 /// Replaces each `$n` placeholder whose parameter has a SQL literal form with that literal,
@@ -624,7 +496,7 @@ impl Session {
             success,
             custom,
         } = event;
-        let operation = operation_name(&operation, "an application event")?;
+        let operation = crate::audit::operation_name(&operation, "an application event")?;
         self.record_app_event(
             EventClass::App,
             &operation,
@@ -1074,18 +946,6 @@ fn output_rows(output: &Output) -> u64 {
     }
 }
 
-/// An event's operation as stored: trimmed, upper-case; refused when empty (`what` names
-/// the kind of event in the message).
-pub(crate) fn operation_name(operation: &str, what: &str) -> Result<String> {
-    let operation = operation.trim().to_uppercase();
-    if operation.is_empty() {
-        return Err(Error::Unsupported(format!(
-            "{what} needs an operation name"
-        )));
-    }
-    Ok(operation)
-}
-
 fn now_micros() -> i64 {
     gluesql_core::chrono::Utc::now().timestamp_micros()
 }
@@ -1109,60 +969,6 @@ fn rewrite_user_identifier(statement: &mut SqlStatement) {
         }
         ControlFlow::<()>::Continue(())
     });
-}
-
-/// An application-level audit event, for [`Session::record_event`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AppEvent {
-    /// Operation name, stored upper-case (`ESIGN`, `CONSENT_GRANTED`, `EXPORT`, ...).
-    pub operation: String,
-    /// Tables or records the event concerns.
-    pub targets: Vec<String>,
-    /// Free text, stored in the `query` column (cut to `max_query_length`).
-    pub detail: String,
-    /// Whether the action succeeded.
-    pub success: bool,
-    /// Extra fields, merged over the session's custom fields.
-    pub custom: BTreeMap<String, String>,
-}
-
-impl AppEvent {
-    /// A successful event named `operation`.
-    pub fn new(operation: impl Into<String>) -> Self {
-        Self {
-            operation: operation.into(),
-            success: true,
-            ..Self::default()
-        }
-    }
-
-    /// Sets the detail text.
-    #[must_use]
-    pub fn detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = detail.into();
-        self
-    }
-
-    /// Adds a target.
-    #[must_use]
-    pub fn target(mut self, target: impl Into<String>) -> Self {
-        self.targets.push(target.into());
-        self
-    }
-
-    /// Adds a custom field.
-    #[must_use]
-    pub fn custom(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.custom.insert(key.into(), value.into());
-        self
-    }
-
-    /// Marks the event as a failed action.
-    #[must_use]
-    pub fn failed(mut self) -> Self {
-        self.success = false;
-        self
-    }
 }
 
 impl Drop for Session {

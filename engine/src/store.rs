@@ -21,7 +21,7 @@ use crate::catalog::{
     TABLE_PREFIX, TableExtras, TableRecord, UniqueConstraint, corrupt,
 };
 use crate::codec::{self, decode_key, decode_key_prefix, decode_row, encode_key, encode_row};
-use crate::database::{Shared, WriterGuard};
+use crate::commit::{Core, WriterGuard};
 use crate::error::{Error, Result};
 use gluesql_core::ast::{ColumnDef, DataType, Expr, IndexOperator, OrderByExpr};
 use gluesql_core::chrono::{DateTime, NaiveDateTime, Utc};
@@ -521,7 +521,10 @@ fn micros_to_naive(micros: i64) -> NaiveDateTime {
 /// GlueSQL storage over a HeliosDB database. Obtained from
 /// [`Database::sql_store`](crate::Database::sql_store); sessions use one internally.
 pub struct SqlStore {
-    shared: Arc<Shared>,
+    shared: Arc<Core>,
+    /// Keeps the database (its threads) open as long as the store is: a session may
+    /// outlive every `Database` handle.
+    _owner: Arc<dyn Send + Sync>,
     txn: Option<Txn>,
     /// The write lock, taken before the next autocommit statement's snapshot.
     pending_writer: Option<WriterGuard>,
@@ -579,9 +582,10 @@ pub(crate) struct Capture {
 }
 
 impl SqlStore {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: Arc<Core>, owner: Arc<dyn Send + Sync>) -> Self {
         Self {
             shared,
+            _owner: owner,
             txn: None,
             pending_writer: None,
             functions: BTreeMap::new(),
@@ -863,7 +867,7 @@ impl SqlStore {
         self.managed = true;
     }
 
-    pub(crate) fn shared(&self) -> &Shared {
+    pub(crate) fn shared(&self) -> &Core {
         &self.shared
     }
 

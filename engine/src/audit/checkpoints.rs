@@ -8,8 +8,8 @@
 //! (`docs/THREAT-MODEL.md`). Checkpoints are never written by SQL and never audited as
 //! events (an event per checkpoint would itself call for a new checkpoint).
 
+use super::event::timestamp;
 use super::ledger::Hash;
-use super::table::timestamp;
 use crate::backend::{Direction, Snapshot, WriteBatch};
 use crate::catalog::corrupt;
 use crate::codec::{DecodeError, Reader, put_varint};

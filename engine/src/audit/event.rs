@@ -225,6 +225,79 @@ fn list(r: &mut Reader<'_>) -> Result<Vec<String>, DecodeError> {
     (0..count).map(|_| string(r)).collect()
 }
 
+/// An application-level audit event, for [`Session::record_event`](crate::Session::record_event).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppEvent {
+    /// Operation name, stored upper-case (`ESIGN`, `CONSENT_GRANTED`, `EXPORT`, ...).
+    pub operation: String,
+    /// Tables or records the event concerns.
+    pub targets: Vec<String>,
+    /// Free text, stored in the `query` column (cut to `max_query_length`).
+    pub detail: String,
+    /// Whether the action succeeded.
+    pub success: bool,
+    /// Extra fields, merged over the session's custom fields.
+    pub custom: BTreeMap<String, String>,
+}
+
+impl AppEvent {
+    /// A successful event named `operation`.
+    pub fn new(operation: impl Into<String>) -> Self {
+        Self {
+            operation: operation.into(),
+            success: true,
+            ..Self::default()
+        }
+    }
+
+    /// Sets the detail text.
+    #[must_use]
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+
+    /// Adds a target.
+    #[must_use]
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.targets.push(target.into());
+        self
+    }
+
+    /// Adds a custom field.
+    #[must_use]
+    pub fn custom(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.custom.insert(key.into(), value.into());
+        self
+    }
+
+    /// Marks the event as a failed action.
+    #[must_use]
+    pub fn failed(mut self) -> Self {
+        self.success = false;
+        self
+    }
+}
+
+/// An event's operation as stored: trimmed, upper-case; refused when empty (`what` names
+/// the kind of event in the message).
+pub(crate) fn operation_name(operation: &str, what: &str) -> crate::error::Result<String> {
+    let operation = operation.trim().to_uppercase();
+    if operation.is_empty() {
+        return Err(crate::error::Error::Unsupported(format!(
+            "{what} needs an operation name"
+        )));
+    }
+    Ok(operation)
+}
+
+/// Microseconds since the epoch as a UTC timestamp (clamped to chrono's range).
+pub fn timestamp(micros: i64) -> crate::chrono::NaiveDateTime {
+    crate::chrono::DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .naive_utc()
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

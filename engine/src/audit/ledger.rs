@@ -257,7 +257,7 @@ pub(crate) fn index_entries(event: &AuditEvent, pk: &[u8]) -> Result<Vec<(&'stat
 /// The `__audit_log` value of an indexed column.
 fn index_value(event: &AuditEvent, column: &str) -> Value {
     match column {
-        "timestamp" => Value::Timestamp(super::table::timestamp(event.timestamp_us)),
+        "timestamp" => Value::Timestamp(super::event::timestamp(event.timestamp_us)),
         "user" => Value::Str(event.user.clone()),
         "operation" => Value::Str(event.operation.clone()),
         _ => Value::Str(event.targets.join(",")),

@@ -4,6 +4,7 @@
 //! [`verify_export()`]), and the follower sinks that carry it elsewhere ([`AuditSink`],
 //! [`JsonlFileSink`]).
 
+mod anchor;
 pub mod checkpoints;
 mod event;
 pub mod export;
@@ -20,7 +21,8 @@ pub mod verify;
 
 pub use crate::classify::{Classification, EventClass, classify};
 pub use checkpoints::{CHECKPOINT_TABLE, StoredCheckpoint};
-pub use event::{AuditEvent, CANONICAL_MAGIC, CANONICAL_VERSION};
+pub(crate) use event::operation_name;
+pub use event::{AppEvent, AuditEvent, CANONICAL_MAGIC, CANONICAL_VERSION};
 pub use export::{ExportLine, ExportProblem, ExportReport, export, tail, verify_export};
 pub use jsonl::JsonlFileSink;
 pub use ledger::{

@@ -44,11 +44,11 @@ mod sql;
 
 pub use keys::{KS_AUDIT_KEYS, SUBJECT_KEYS_FILE, SUBJECT_KEYS_MAGIC};
 
+use super::AppEvent;
 use super::ledger::{KS_AUDIT, decode_record};
 use super::{AuditEvent, Redaction, RedactionMode};
 use crate::backend::{Direction, StorageBackend};
 use crate::error::{Error, Result, hex};
-use crate::session::AppEvent;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sqlparser::ast::Statement;

@@ -31,6 +31,7 @@
 //! }
 //! ```
 
+use super::AppEvent;
 use super::checkpoints::StoredCheckpoint;
 use super::event::AuditEvent;
 use super::export::chain_before;
@@ -38,9 +39,7 @@ use super::ledger::{Hash, KS_AUDIT, leaf_hash, record_key, split_record};
 use crate::backend::{Direction, StorageBackend, StorageError};
 use crate::catalog::corrupt;
 use crate::codec::DecodeError;
-use crate::database::Core;
 use crate::error::{Error, Result};
-use crate::session::AppEvent;
 use parking_lot::{Condvar, Mutex};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -147,7 +146,20 @@ pub struct SinkContext {
 /// `close`), calls still work.
 #[derive(Clone)]
 pub struct SinkRecorder {
-    core: Weak<Core>,
+    core: Weak<dyn SinkLedger>,
+}
+
+/// What a [`SinkRecorder`] asks of the database it records into; the commit path
+/// implements it, so that sinks sit below it and know nothing of it.
+pub(crate) trait SinkLedger: Send + Sync {
+    /// Seals a SYSTEM event in its own commit; its seq.
+    fn record_system(&self, event: AppEvent) -> Result<u64>;
+    /// The storage.
+    fn backend(&self) -> &dyn StorageBackend;
+    /// See [`Database::checkpoint_root`](crate::Database::checkpoint_root).
+    fn checkpoint_root(&self, size: u64) -> Result<Hash>;
+    /// See [`Database::record_checkpoint`](crate::Database::record_checkpoint).
+    fn store_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<bool>;
 }
 
 impl std::fmt::Debug for SinkRecorder {
@@ -159,11 +171,11 @@ impl std::fmt::Debug for SinkRecorder {
 }
 
 impl SinkRecorder {
-    pub(crate) fn new(core: Weak<Core>) -> Self {
+    pub(crate) fn new(core: Weak<dyn SinkLedger>) -> Self {
         Self { core }
     }
 
-    fn core(&self) -> Result<Arc<Core>> {
+    fn core(&self) -> Result<Arc<dyn SinkLedger>> {
         self.core.upgrade().ok_or(Error::Closed)
     }
 

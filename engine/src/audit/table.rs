@@ -3,7 +3,6 @@
 use super::ledger::{AUDIT_INDEXES, Record};
 use crate::error::hex;
 use gluesql_core::ast::{ColumnDef, ColumnUniqueOption, DataType, Expr};
-use gluesql_core::chrono::{DateTime, NaiveDateTime};
 use gluesql_core::data::{Schema, SchemaIndex, SchemaIndexOrd, Value};
 
 /// Name of the system table.
@@ -42,12 +41,7 @@ pub const COLUMNS: [(&str, DataType, bool); 18] = [
     ("checksum", DataType::Text, false),
 ];
 
-/// Microseconds since the epoch as a UTC timestamp (clamped to chrono's range).
-pub fn timestamp(micros: i64) -> NaiveDateTime {
-    DateTime::from_timestamp_micros(micros)
-        .unwrap_or_default()
-        .naive_utc()
-}
+pub use super::event::timestamp;
 
 /// The schema GlueSQL sees for `__audit_log`, with its storage-maintained indexes.
 pub fn schema() -> Schema {

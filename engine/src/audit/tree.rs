@@ -215,7 +215,7 @@ pub fn roots_from_records(
     // After pruning, the kept records extend the anchor's frontier; roots at sizes inside
     // the pruned prefix come from the leaf hashes pruning kept in the tree.
     let mut frontier = Frontier::new();
-    if let Some(anchor) = super::prune::load_anchor(&*snapshot)? {
+    if let Some(anchor) = super::anchor::load_anchor(&*snapshot)? {
         let pruned = anchor.frontier.size();
         while let Some((i, size)) = wanted.peek().copied() {
             if size > pruned {

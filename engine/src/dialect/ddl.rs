@@ -4,7 +4,7 @@
 use super::{Context, execute_glue, table_name, time};
 use crate::catalog::{ColumnDefault, ForeignKeyRef, TableExtras, UniqueConstraint};
 use crate::error::{Error, Result};
-use crate::session::Output;
+use crate::output::Output;
 use crate::store::SqlStore;
 use gluesql_core::sqlparser::ast::{
     AlterTableOperation, ColumnDef, ColumnOption, ColumnOptionDef, CreateIndex, CreateTable,

@@ -4,7 +4,7 @@
 use super::{Context, Effects, execute_glue, returning_rows, select_from, table_name, time};
 use crate::catalog::TableRecord;
 use crate::error::{Error, Result};
-use crate::session::Output;
+use crate::output::Output;
 use crate::store::SqlStore;
 use bigdecimal::BigDecimal;
 use gluesql_core::ast::ColumnUniqueOption;

@@ -14,7 +14,7 @@ mod sqlite_time;
 mod time;
 
 use crate::error::{Error, Result};
-use crate::session::Output;
+use crate::output::Output;
 use crate::store::SqlStore;
 use gluesql_core::chrono::{DateTime, Utc};
 use gluesql_core::error::Error as GlueError;
