@@ -39,6 +39,7 @@ use heliosdb_engine::audit::{
     AuditPolicy, AuditSink, JsonlFileSink, MetadataCapture, ParamCapture, Redaction,
 };
 use heliosdb_engine::{DatabaseOptions, DurabilityMode, RetentionOptions};
+#[cfg(feature = "otlp")]
 use heliosdb_otlp::{Compression, OtlpOptions, OtlpSink, Protocol};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -583,6 +584,14 @@ impl Config {
                         )
                     }));
                 }
+                #[cfg(not(feature = "otlp"))]
+                SinkConfig::Otlp(_) => {
+                    return Err(ConfigError::Sink {
+                        key: format!("audit.sinks[{i}].kind"),
+                        message: "this build has no OTLP sink: build heliosdb-lite with the `otlp` feature (and `otlp-grpc`, `otlp-tls` for gRPC and https endpoints)".to_owned(),
+                    });
+                }
+                #[cfg(feature = "otlp")]
                 SinkConfig::Otlp(otlp) => {
                     let sink = OtlpSink::new(self.otlp_options(otlp)).map_err(|e| match e {
                         // A setting of the file: name it in full. A variable names itself.
@@ -606,6 +615,7 @@ impl Config {
         Ok(sinks)
     }
 
+    #[cfg(feature = "otlp")]
     /// The options of an `otlp` sink entry (its unset values still to be filled from
     /// the `OTEL_EXPORTER_OTLP_*` environment).
     pub fn otlp_options(&self, otlp: &OtlpConfig) -> OtlpOptions {

@@ -495,6 +495,7 @@ fn every_key_is_documented() {
     );
 }
 
+#[cfg(feature = "otlp")]
 #[test]
 fn an_otlp_sink_is_configured_built_and_shown() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -545,6 +546,25 @@ cursor = "state/otlp.cursor"
     assert_eq!(again.settings, config.settings);
 }
 
+/// A build without the `otlp` feature reads an `otlp` sink entry (`config check` works)
+/// but refuses to build it, naming the feature.
+#[cfg(not(feature = "otlp"))]
+#[test]
+fn without_the_otlp_feature_an_otlp_sink_is_refused_naming_it() {
+    let config = Config::from_toml(
+        "[[audit.sinks]]\nkind = \"otlp\"\nendpoint = \"http://collector:4318\"\n",
+    )
+    .expect("an otlp entry parses");
+    let error = config
+        .build_sinks()
+        .map(|_| ())
+        .expect_err("no otlp in this build");
+    let message = error.to_string();
+    assert!(message.starts_with("audit.sinks[0].kind:"), "{message}");
+    assert!(message.contains("`otlp` feature"), "{message}");
+}
+
+#[cfg(feature = "otlp")]
 #[test]
 fn otlp_sink_settings_are_checked() {
     for (text, expected) in [
