@@ -6,7 +6,7 @@ use anyhow::Context;
 use heliosdb_lite::Database;
 use heliosdb_lite::checkpoint::{
     BatchError, BatchReceipt, Checkpoint, CheckpointError, CheckpointFiles, EventProof, Note,
-    SignerKey, Verdict, VerifierKey, write_batch,
+    PublishError, Published, SignerKey, Verdict, VerifierKey, sign_and_publish, write_batch,
 };
 use heliosdb_lite::engine::audit::{ExportLine, StoredCheckpoint, VerifyReport, checkpoints};
 use heliosdb_lite::engine::backend::StorageBackend;
@@ -77,15 +77,17 @@ pub fn checkpoint(
         Some(files) => extends_last_checkpoint_in(db, files, &key, size)?,
         None => extends_configured(db, configured, &key, size)?,
     }
-    let checkpoint = Checkpoint::new(&db.database_id(), size, db.checkpoint_root(size)?);
-    let note = checkpoint.sign(&key)?;
-    let signed_at = heliosdb_lite::engine::chrono::Utc::now().timestamp_micros();
-    db.record_checkpoint(&checkpoint.to_stored(&key, &note, signed_at))?;
-    let Some(files) = files else {
-        write!(out, "{note}")?;
+    let published = publish(sign_and_publish(
+        db.engine(),
+        &key,
+        size,
+        None,
+        files.as_ref(),
+    ))?;
+    let (Some(files), Some(written)) = (files, published.written) else {
+        write!(out, "{}", published.note)?;
         return Ok(());
     };
-    let written = files.write(size, &note)?;
     let how = match files {
         CheckpointFiles::File(_) => "appended to",
         CheckpointFiles::Dir(_) => "written to",
@@ -98,6 +100,15 @@ pub fn checkpoint(
         written.display()
     )?;
     Ok(())
+}
+
+/// The outcome of a signing, with the database's refusals as the database errors they
+/// are (an inconsistent ledger is tampering: exit status 1).
+fn publish(result: Result<Published, PublishError>) -> anyhow::Result<Published> {
+    result.map_err(|error| match error {
+        PublishError::Ledger(error) | PublishError::Store { source: error, .. } => error.into(),
+        other => other.into(),
+    })
 }
 
 /// [`extends_last_checkpoint_in`] for each of the `configured` places that exists.
@@ -186,11 +197,12 @@ pub fn prove(
             let (size, _) = db.audit_root();
             anyhow::ensure!(size > 0, "nothing to prove: the audit ledger is empty");
             extends_configured(db, configured, &key, size)?;
-            let checkpoint = Checkpoint::new(&db.database_id(), size, db.checkpoint_root(size)?);
-            let note = checkpoint.sign(&key)?;
-            let signed_at = heliosdb_lite::engine::chrono::Utc::now().timestamp_micros();
-            db.record_checkpoint(&checkpoint.to_stored(&key, &note, signed_at))?;
-            (checkpoint, note, "a new checkpoint".to_owned())
+            let published = publish(sign_and_publish(db.engine(), &key, size, None, None))?;
+            (
+                published.checkpoint,
+                published.note,
+                "a new checkpoint".to_owned(),
+            )
         }
         (None, Some(place)) => {
             let mut newest: Option<(Checkpoint, Note)> = None;

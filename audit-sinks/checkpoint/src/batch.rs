@@ -18,7 +18,7 @@
 //! continues where that batch ended — batch after batch, nothing can be dropped, replayed
 //! or reordered unnoticed.
 
-use crate::{Checkpoint, CheckpointError, SignerKey, VerifierKey};
+use crate::{Checkpoint, CheckpointError, PublishError, SignerKey, VerifierKey};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
@@ -202,17 +202,31 @@ pub fn write_batch(
     }
     // The database checks that a checkpoint of this size extends the newest one it stores,
     // recomputing both roots from its records, before anything is signed.
-    if db.checkpoint_root(size)? != frontier.root() {
-        return Err(BatchError::Refused {
-            what: format!(
-                "the exported events do not hash to the ledger's root at {size} (run verify)"
-            ),
-        });
-    }
-    let checkpoint = Checkpoint::new(&db.database_id(), size, frontier.root());
-    let note = checkpoint.sign(key)?;
-    let signed_at = heliosdb_engine::chrono::Utc::now().timestamp_micros();
-    db.record_checkpoint(&checkpoint.to_stored(key, &note, signed_at))?;
+    let (checkpoint, note) = match crate::sign_and_publish(
+        db,
+        key,
+        size,
+        Some(frontier.root()),
+        None,
+    ) {
+        Ok(published) => (published.checkpoint, published.note),
+        Err(PublishError::RootMismatch { .. }) => {
+            return Err(BatchError::Refused {
+                what: format!(
+                    "the exported events do not hash to the ledger's root at {size} (run verify)"
+                ),
+            });
+        }
+        Err(PublishError::Ledger(error) | PublishError::Store { source: error, .. }) => {
+            return Err(BatchError::Database(error));
+        }
+        Err(PublishError::Checkpoint(error)) => return Err(BatchError::Checkpoint(error)),
+        Err(other) => {
+            return Err(BatchError::Database(heliosdb_engine::Error::Internal(
+                other.to_string(),
+            )));
+        }
+    };
 
     let header = Header {
         format: BATCH_FORMAT.to_owned(),

@@ -25,6 +25,7 @@ mod files;
 mod key;
 mod note;
 mod proof;
+mod publish;
 mod sink;
 
 pub use batch::{
@@ -36,6 +37,7 @@ pub use files::{CHECKPOINT_EXTENSION, CheckpointFiles, file_name};
 pub use key::{ALG_ED25519, SignerKey, VerifierKey, is_valid_name, key_id};
 pub use note::{Note, NoteSignature};
 pub use proof::{EventProof, PROOF_HEADER, ProvedEvent};
+pub use publish::{CheckpointLedger, PublishError, Published, RecorderLedger, sign_and_publish};
 pub use sink::CheckpointSink;
 
 use std::path::{Path, PathBuf};

@@ -12,7 +12,9 @@
 //! stores ([`SinkRecorder::checkpoint_root`]). A ledger that was cut, rolled back or
 //! rewritten makes it refuse to sign, and the refusal is its reported error.
 
-use crate::{Checkpoint, CheckpointError, CheckpointFiles, SignerKey};
+use crate::{
+    Checkpoint, CheckpointError, CheckpointFiles, RecorderLedger, SignerKey, sign_and_publish,
+};
 use heliosdb_engine::audit::merkle::Frontier;
 use heliosdb_engine::audit::{AuditSink, Hash, SealedEvent, SinkContext, SinkError, SinkRecorder};
 use std::path::Path;
@@ -104,38 +106,24 @@ impl CheckpointSink {
         if size == self.signed_size {
             return Ok(());
         }
-        // The database checks first that a checkpoint of this size extends the newest one
-        // it stores, from its records: nothing inconsistent is signed. Once the database
-        // is gone (a sink outliving it), only the file is written.
-        if let Some(recorder) = &self.recorder {
-            match recorder.checkpoint_root(size) {
-                Ok(root) if root == self.frontier.root() => {}
-                Ok(_) => {
-                    return Err(format!(
-                        "refusing to sign a checkpoint of {size} events: the events read since the last checkpoint do not hash to the ledger's root"
-                    )
-                    .into());
-                }
-                Err(heliosdb_engine::Error::Closed) => {}
-                Err(error) => return Err(error.to_string().into()),
+        let published = match &self.recorder {
+            Some(recorder) => {
+                let ledger = RecorderLedger {
+                    recorder,
+                    database_id: self.database_id,
+                };
+                sign_and_publish(
+                    &ledger,
+                    &self.key,
+                    size,
+                    Some(self.frontier.root()),
+                    Some(&self.files),
+                )
             }
-        }
-        let checkpoint = Checkpoint::new(&self.database_id, size, self.frontier.root());
-        let note = checkpoint.sign(&self.key)?;
-        // The database checks again before keeping a copy; nothing is published before.
-        if let Some(recorder) = &self.recorder {
-            let stored = checkpoint.to_stored(&self.key, &note, now_micros());
-            match recorder.record_checkpoint(&stored) {
-                Ok(_) | Err(heliosdb_engine::Error::Closed) => {}
-                Err(error) => {
-                    return Err(format!(
-                        "refusing to publish checkpoint of {size} events: {error}"
-                    )
-                    .into());
-                }
-            }
-        }
-        self.files.write(size, &note)?;
+            // Not attached yet: nothing to check the root against, nothing to sign.
+            None => return Ok(()),
+        };
+        published?;
         self.signed_size = size;
         self.last_signed_at = Instant::now();
         Ok(())
@@ -224,8 +212,4 @@ impl AuditSink for CheckpointSink {
     fn close(&mut self) -> Result<(), SinkError> {
         self.sign_now()
     }
-}
-
-fn now_micros() -> i64 {
-    heliosdb_engine::chrono::Utc::now().timestamp_micros()
 }
