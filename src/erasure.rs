@@ -1,16 +1,18 @@
 //! Erasing a data subject for good, journal included.
 
-use crate::{Database, Error, FjallBackend, StorageError};
+use crate::{Database, Error, StorageError};
 use heliosdb_engine::audit::redact::{self, ForgetReport};
-use std::path::{Path, PathBuf};
 
 /// Erases the data subject `value` (GDPR Art. 17) from the database that `open` opens,
 /// down to its files: [`redact::forget_subject`] destroys the subject's key, records the
 /// erasure as a SYSTEM `FORGET_SUBJECT` event by `by` and reclaims every keyspace, so rows
-/// the application already deleted leave the table files; then, on fjall, the database is
-/// closed, its write-ahead journal — which may still hold those deleted values — is sealed
-/// ([`FjallBackend::seal_journal`]), and the database is opened again and reclaimed, which
-/// deletes the sealed journal. The ledger still verifies afterwards.
+/// the application already deleted leave the table files; then the database is closed and
+/// its backend's erasure step runs ([`StorageBackend::erasure_after_close`]: on fjall the
+/// write-ahead journal, which may still hold those deleted values, is sealed), and the
+/// database is opened again and reclaimed, which deletes the sealed journal; the step then
+/// checks that nothing it had to remove is left. The ledger still verifies afterwards.
+///
+/// [`StorageBackend::erasure_after_close`]: crate::StorageBackend::erasure_after_close
 ///
 /// `open` is called twice and must open the same database each time. No other handle on
 /// it may be open, in this process or another: the journal can be sealed only while the
@@ -45,52 +47,20 @@ pub fn erase_subject<E: From<Error>>(
 ) -> Result<ForgetReport, E> {
     let db = open()?;
     let report = redact::forget_subject(&db, value, by)?;
-    let dir = db
-        .backend()
-        .location()
-        .filter(|_| db.backend().kind() == "fjall");
+    let step = db.backend().erasure_after_close();
     drop(db);
-    if let Some(dir) = dir {
-        retire_journal(&dir, &mut open)?;
+    if let Some(mut step) = step {
+        step.before_reopen().map_err(Error::from)?;
+        let db = open()?;
+        let keyspaces = db.backend().keyspaces().map_err(Error::from)?;
+        let names: Vec<&str> = keyspaces.iter().map(String::as_str).collect();
+        db.backend().reclaim(&names).map_err(Error::from)?;
+        drop(db);
+        step.check_after().map_err(|e| {
+            Error::Storage(StorageError::Io(std::io::Error::other(format!(
+                "the subject's key is destroyed, but {e}"
+            ))))
+        })?;
     }
     Ok(report)
-}
-
-/// Seals the journal of the closed database in `dir`, reopens it and reclaims every
-/// keyspace, which deletes the sealed journal; an error names a journal that survived.
-fn retire_journal<E: From<Error>>(
-    dir: &Path,
-    open: &mut impl FnMut() -> Result<Database, E>,
-) -> Result<(), E> {
-    let old = journals(dir).map_err(storage)?;
-    FjallBackend::seal_journal(dir).map_err(Error::from)?;
-    let db = open()?;
-    let keyspaces = db.backend().keyspaces().map_err(Error::from)?;
-    let names: Vec<&str> = keyspaces.iter().map(String::as_str).collect();
-    db.backend().reclaim(&names).map_err(Error::from)?;
-    drop(db);
-    if let Some(left) = old.iter().find(|path| path.exists()) {
-        return Err(storage(std::io::Error::other(format!(
-            "the subject's key is destroyed, but the old journal {} is still in use and may hold deleted values; run the erasure again",
-            left.display()
-        )))
-        .into());
-    }
-    Ok(())
-}
-
-/// The journal files (`*.jnl`) in `dir`.
-fn journals(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "jnl") {
-            found.push(path);
-        }
-    }
-    Ok(found)
-}
-
-fn storage(e: std::io::Error) -> Error {
-    Error::Storage(StorageError::Io(e))
 }

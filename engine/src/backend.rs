@@ -295,6 +295,16 @@ pub trait StorageBackend: Send + Sync + 'static {
         Ok(())
     }
 
+    /// What erasing deleted values from every file still needs once this backend is
+    /// closed, beyond [`reclaim`](StorageBackend::reclaim) while it is open: a backend
+    /// that keeps a write-ahead journal can retire it only while closed. The erasure
+    /// (`heliosdb_lite::erase_subject`) closes the database, runs
+    /// [`ErasureStep::before_reopen`], opens and reclaims it again, closes it and ends
+    /// with [`ErasureStep::check_after`]. `None` (the default): reclaim is enough.
+    fn erasure_after_close(&self) -> Option<Box<dyn ErasureStep>> {
+        None
+    }
+
     /// Reads the side record `name`, if there is one. Side records are small named blobs
     /// kept beside the keyspaces, outside the journal and outside every commit, that live
     /// as long as the data does (in the database directory on disk, in memory otherwise).
@@ -310,6 +320,18 @@ pub trait StorageBackend: Send + Sync + 'static {
 
     /// Removes the side record `name` durably; no error when there is none.
     fn remove_side_record(&self, name: &str) -> Result<(), StorageError>;
+}
+
+/// The part of an erasure a backend runs on its closed storage
+/// ([`StorageBackend::erasure_after_close`]).
+pub trait ErasureStep: Send {
+    /// Runs while no handle on the storage is open, before it is opened and reclaimed
+    /// again (fjall: seals the journal, so that the next reclaim deletes it).
+    fn before_reopen(&mut self) -> Result<(), StorageError>;
+
+    /// Runs after that reopened database was reclaimed and closed: an error naming what
+    /// the erasure had to remove and is still there.
+    fn check_after(&self) -> Result<(), StorageError>;
 }
 
 /// Checks a side record name: 1 to 64 ASCII lowercase letters, digits or `-`.

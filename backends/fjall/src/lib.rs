@@ -19,8 +19,8 @@
 
 use fjall::{KeyspaceCreateOptions, PersistMode, Readable};
 use heliosdb_engine::backend::{
-    BatchOp, Direction, Durability, KvIter, Snapshot, StorageBackend, StorageError, WriteBatch,
-    validate_keyspace_name, validate_side_record_name,
+    BatchOp, Direction, Durability, ErasureStep, KvIter, Snapshot, StorageBackend, StorageError,
+    WriteBatch, validate_keyspace_name, validate_side_record_name,
 };
 use parking_lot::RwLock;
 use std::collections::HashMap;
@@ -475,6 +475,13 @@ impl StorageBackend for FjallBackend {
         self.poison_on_error(self.db.persist(PersistMode::SyncAll))
     }
 
+    fn erasure_after_close(&self) -> Option<Box<dyn ErasureStep>> {
+        Some(Box::new(JournalRetirement {
+            dir: self.path.clone(),
+            old: Vec::new(),
+        }))
+    }
+
     fn side_record(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
         validate_side_record_name(name)?;
         match std::fs::read(side_record_path(&self.path, name)) {
@@ -629,6 +636,46 @@ impl FjallBackend {
         lock.unlock()?;
         Ok(())
     }
+}
+
+/// The erasure step of a fjall database ([`StorageBackend::erasure_after_close`]): the
+/// write-ahead journal may still hold deleted values, and fjall retires a journal only
+/// after 64 MB of writes. So, with the database closed, the journal is sealed
+/// ([`FjallBackend::seal_journal`]); the reclaim of the next open deletes it; and the
+/// check makes sure no journal that was there before the seal survived.
+struct JournalRetirement {
+    dir: PathBuf,
+    /// The journals found when the journal was sealed.
+    old: Vec<PathBuf>,
+}
+
+impl ErasureStep for JournalRetirement {
+    fn before_reopen(&mut self) -> Result<(), StorageError> {
+        self.old = journal_files(&self.dir)?;
+        FjallBackend::seal_journal(&self.dir)
+    }
+
+    fn check_after(&self) -> Result<(), StorageError> {
+        match self.old.iter().find(|path| path.exists()) {
+            Some(left) => Err(StorageError::Io(std::io::Error::other(format!(
+                "the old journal {} is still in use and may hold deleted values; run the erasure again",
+                left.display()
+            )))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The journal files (`*.jnl`) in `dir`.
+fn journal_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "jnl") {
+            found.push(path);
+        }
+    }
+    Ok(found)
 }
 
 /// The key [`FjallBackend::retire_sealed_journals`] deletes (a tombstone only) to cause a

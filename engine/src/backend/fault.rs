@@ -288,6 +288,10 @@ impl StorageBackend for FaultyBackend {
         self.inner.reclaim(keyspaces)
     }
 
+    fn erasure_after_close(&self) -> Option<Box<dyn super::ErasureStep>> {
+        self.inner.erasure_after_close()
+    }
+
     fn side_record(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
         self.inner.side_record(name)
     }
