@@ -1,33 +1,16 @@
-//! The shared backend conformance checks, on fjall, plus what only a disk backend owes:
-//! reopening, exclusive open and clear errors for bad paths.
+//! The backend suite (`heliosdb_engine::backend_suite!`) on fjall — storage conformance,
+//! GlueSQL's acceptance suite, the audit, fail-closed and durability contracts — plus what
+//! only a disk backend owes: reopening, exclusive open and clear errors for bad paths.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use heliosdb_backend_fjall::FjallBackend;
 use heliosdb_engine::backend::{Durability, StorageBackend, StorageError, WriteBatch};
-use std::ops::Deref;
 
-/// A backend in a temporary directory that lives as long as the backend.
-struct TempBackend {
-    backend: FjallBackend,
-    _dir: tempfile::TempDir,
-}
-
-impl Deref for TempBackend {
-    type Target = FjallBackend;
-    fn deref(&self) -> &FjallBackend {
-        &self.backend
-    }
-}
-
-fn temp_backend() -> TempBackend {
-    let dir = tempfile::tempdir().expect("temp dir");
-    TempBackend {
-        backend: FjallBackend::open(dir.path()).expect("open"),
-        _dir: dir,
-    }
-}
-
-heliosdb_engine::backend_conformance_tests!(temp_backend());
+heliosdb_engine::backend_suite!(
+    fjall,
+    |dir| std::sync::Arc::new(FjallBackend::open(dir).expect("open fjall")),
+    persistent = true
+);
 
 fn write(backend: &FjallBackend, key: &[u8], durability: Durability) {
     let mut batch = WriteBatch::new();
