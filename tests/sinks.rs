@@ -220,3 +220,69 @@ fn a_rotating_jsonl_sink_writes_files_that_each_verify() {
         "every event once, in order"
     );
 }
+
+/// The built-in follower sinks pass the sink suite: every event up to the head, a restart
+/// resumes after what the sink holds durably, and the status reports the lag.
+mod suite {
+    use heliosdb_lite::checkpoint::{Checkpoint, CheckpointFiles, CheckpointSink, SignerKey};
+    use heliosdb_lite::{JsonlFileSink, MemoryBackend, StorageBackend};
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn memory() -> Arc<dyn StorageBackend> {
+        Arc::new(MemoryBackend::new())
+    }
+
+    /// The seq of the jsonl file's last complete line (0 without one).
+    fn jsonl_position(dir: &Path) -> u64 {
+        let text = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap_or_default();
+        text.lines()
+            .rev()
+            .find(|line| line.ends_with('}'))
+            .map_or(0, |line| {
+                let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+                value["seq"].as_u64().expect("a seq")
+            })
+    }
+
+    /// The size of the last checkpoint in the sink's file (0 without one).
+    fn checkpoint_position(dir: &Path) -> u64 {
+        CheckpointFiles::at(dir.join("checkpoints"))
+            .read_notes()
+            .expect("notes")
+            .last()
+            .map_or(0, |(_, note)| {
+                Checkpoint::parse_body(note.text())
+                    .expect("a checkpoint")
+                    .size
+            })
+    }
+
+    /// The sink's key, made once per directory, so a restarted sink signs with the same.
+    fn checkpoint_sink(dir: &Path) -> Box<dyn heliosdb_lite::AuditSink> {
+        let private = dir.join("suite.key");
+        if !private.exists() {
+            SignerKey::generate("suite")
+                .expect("key")
+                .write_files(dir.join("suite"))
+                .expect("key files");
+        }
+        let key = SignerKey::from_file(&private).expect("key");
+        Box::new(CheckpointSink::new(
+            key,
+            dir.join("checkpoints"),
+            5,
+            Duration::from_millis(10),
+        ))
+    }
+
+    heliosdb_lite::engine::sink_suite!(
+        jsonl,
+        memory,
+        |dir| Box::new(JsonlFileSink::new(dir.join("audit.jsonl"))),
+        jsonl_position
+    );
+
+    heliosdb_lite::engine::sink_suite!(checkpoint, memory, checkpoint_sink, checkpoint_position);
+}

@@ -436,6 +436,154 @@ impl GlueSuite {
     }
 }
 
+/// Makes a follower sink that keeps its durable state in a directory.
+pub type MakeSink = fn(&std::path::Path) -> Box<dyn crate::audit::AuditSink>;
+
+/// Reads the last seq a sink holds durably, from its directory.
+pub type SinkPosition = fn(&std::path::Path) -> u64;
+
+/// Waits (bounded) until every attached sink has taken the head; its status.
+fn caught_up(db: &crate::Database) -> crate::audit::SinkStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status = db.sink_status().remove(0);
+        if status.delivered_seq == db.audit_head().seq {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sink did not catch up: {status:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+fn write_events(db: &crate::Database, from: i64, n: i64) {
+    let mut s = db.session(crate::SessionInfo::new("suite"));
+    s.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY)", &[])
+        .unwrap();
+    for id in from..from + n {
+        s.execute(&format!("INSERT INTO t VALUES ({id})"), &[])
+            .unwrap();
+    }
+}
+
+/// Delivery: a sink attached to a database takes every event up to the head, and what it
+/// holds durably once closed ends there.
+pub fn a_sink_takes_every_event(
+    storage: std::sync::Arc<dyn StorageBackend>,
+    make: MakeSink,
+    position: SinkPosition,
+    dir: &std::path::Path,
+) {
+    let db = database(storage);
+    write_events(&db, 0, 5);
+    db.attach_sink(make(dir)).unwrap();
+    write_events(&db, 5, 20);
+    let status = caught_up(&db);
+    assert_eq!(status.lag(), 0);
+    assert_eq!(status.last_error, None);
+    let head = db.audit_head().seq;
+    drop(db);
+    assert_eq!(position(dir), head);
+}
+
+/// Acknowledgement and restart: a new sink on the same directory resumes after what it
+/// holds (it says so in its status before taking anything new) and takes what was written
+/// while it was away and after.
+pub fn a_restarted_sink_resumes_after_its_position(
+    storage: std::sync::Arc<dyn StorageBackend>,
+    make: MakeSink,
+    position: SinkPosition,
+    dir: &std::path::Path,
+) {
+    let db = database(std::sync::Arc::clone(&storage));
+    db.attach_sink(make(dir)).unwrap();
+    write_events(&db, 0, 10);
+    caught_up(&db);
+    drop(db);
+    let held = position(dir);
+    let db = database(std::sync::Arc::clone(&storage));
+    write_events(&db, 10, 7); // while the sink is away
+    db.attach_sink(make(dir)).unwrap();
+    write_events(&db, 17, 3);
+    let status = caught_up(&db);
+    assert!(status.delivered_seq > held);
+    let head = db.audit_head().seq;
+    drop(db);
+    assert_eq!(position(dir), head);
+}
+
+/// Lag: the status tells how far behind the head the sink is, and is zero once caught up.
+pub fn a_sink_reports_its_lag(
+    storage: std::sync::Arc<dyn StorageBackend>,
+    make: MakeSink,
+    dir: &std::path::Path,
+) {
+    let db = database(storage);
+    write_events(&db, 0, 30);
+    db.attach_sink(make(dir)).unwrap();
+    let first = db.sink_status().remove(0);
+    assert_eq!(first.lag(), first.head_seq - first.delivered_seq);
+    assert!(first.head_seq <= db.audit_head().seq);
+    assert_eq!(caught_up(&db).lag(), 0);
+}
+
+/// Every contract a follower sink owes, as `#[test]`s in module `$name`: it takes every
+/// event up to the head, a restarted sink resumes after what it holds durably (nothing
+/// lost while it was away), and its status reports its lag. `$storage` makes the storage
+/// for a test (`fn() -> Arc<dyn StorageBackend>`, shared across a restart), `$make` the
+/// sink in a directory, `$position` reads the last seq the sink holds durably there.
+///
+/// ```ignore
+/// heliosdb_engine::sink_suite!(my_sink, || Arc::new(MemoryBackend::new()), |dir| Box::new(MySink::new(dir)), |dir| MySink::last_seq(dir));
+/// ```
+#[macro_export]
+macro_rules! sink_suite {
+    ($name:ident, $storage:expr, $make:expr, $position:expr) => {
+        mod $name {
+            #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+            use super::*;
+
+            fn storage() -> std::sync::Arc<dyn $crate::StorageBackend> {
+                let storage: fn() -> std::sync::Arc<dyn $crate::StorageBackend> = $storage;
+                storage()
+            }
+
+            const MAKE: $crate::conformance::MakeSink = $make;
+            const POSITION: $crate::conformance::SinkPosition = $position;
+
+            #[test]
+            fn a_sink_takes_every_event() {
+                let dir = $crate::conformance::tempfile::tempdir().unwrap();
+                $crate::conformance::a_sink_takes_every_event(
+                    storage(),
+                    MAKE,
+                    POSITION,
+                    dir.path(),
+                );
+            }
+
+            #[test]
+            fn a_restarted_sink_resumes_after_its_position() {
+                let dir = $crate::conformance::tempfile::tempdir().unwrap();
+                $crate::conformance::a_restarted_sink_resumes_after_its_position(
+                    storage(),
+                    MAKE,
+                    POSITION,
+                    dir.path(),
+                );
+            }
+
+            #[test]
+            fn a_sink_reports_its_lag() {
+                let dir = $crate::conformance::tempfile::tempdir().unwrap();
+                $crate::conformance::a_sink_reports_its_lag(storage(), MAKE, dir.path());
+            }
+        }
+    };
+}
+
 pub use gluesql_core::prelude::Glue;
 pub use gluesql_test_suite;
 pub use tempfile;
