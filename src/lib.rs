@@ -28,14 +28,14 @@ pub use heliosdb_backend_fjall::{FjallBackend, FjallOptions};
 pub use heliosdb_backend_memory::MemoryBackend;
 pub use heliosdb_config::{Config, ConfigError, Preset};
 pub use heliosdb_engine::audit::{
-    AuditSink, JsonlFileSink, SealedEvent, SinkContext, SinkError, SinkRecorder, SinkStatus,
-    StoredCheckpoint,
+    AuditSink, SealedEvent, SinkContext, SinkError, SinkRecorder, SinkStatus, StoredCheckpoint,
 };
 pub use heliosdb_engine::{
     AppEvent, ColumnIndex, DatabaseOptions, Decimal, DurabilityMode, Error, FromRow, FromValue,
     Output, Param, Prepared, Result, RetentionOptions, RetentionRun, Row, Rows, Session,
     SessionInfo, SqlStore, StorageBackend, StorageError, Transaction, Value, params, script,
 };
+pub use heliosdb_jsonl::{JsonlFileConfig, JsonlFileSink};
 
 /// The audit trail as applications and reporters use it: the event model, policies, what
 /// `verify` reports, retention, exports, and the personal-data functions. Everything here

@@ -28,16 +28,15 @@ mod preset;
 mod show;
 
 pub use error::ConfigError;
+pub use heliosdb_jsonl::JsonlFileConfig;
 pub use model::{
     AuditConfig, CaptureMetadata, CheckpointConfig, ConfigFile, DatabaseConfig, Durability,
-    JsonlFileConfig, OtlpCompression, OtlpConfig, OtlpProtocol, RedactionMode, SinkConfig, limits,
+    OtlpCompression, OtlpConfig, OtlpProtocol, RedactionMode, SinkConfig, limits,
 };
 pub use preset::Preset;
 
 use heliosdb_checkpoint::{CheckpointSink, SignerKey};
-use heliosdb_engine::audit::{
-    AuditPolicy, AuditSink, JsonlFileSink, MetadataCapture, ParamCapture, Redaction,
-};
+use heliosdb_engine::audit::{AuditPolicy, AuditSink, MetadataCapture, ParamCapture, Redaction};
 use heliosdb_engine::{DatabaseOptions, DurabilityMode, RetentionOptions};
 #[cfg(feature = "otlp")]
 use heliosdb_otlp::{Compression, OtlpOptions, OtlpSink, Protocol};
@@ -348,10 +347,11 @@ impl Config {
                 message: format!("audit.sinks[{i}] ({}): {message}", set_by("audit.sinks")),
             };
             match sink {
-                SinkConfig::JsonlFile(file) if file.path.trim().is_empty() => {
-                    return Err(conflict("a jsonl-file sink needs a file `path`"));
+                SinkConfig::JsonlFile(file) => {
+                    if let Err(error) = file.validate() {
+                        return Err(conflict(&error.message));
+                    }
                 }
-                SinkConfig::JsonlFile(_) => {}
                 SinkConfig::Checkpoint(c)
                     if c.path.trim().is_empty() == c.dir.trim().is_empty() =>
                 {
@@ -544,11 +544,7 @@ impl Config {
         for (i, sink) in self.settings.audit.sinks.iter().enumerate() {
             match sink {
                 SinkConfig::JsonlFile(file) => {
-                    let path = self.resolve_path(&file.path);
-                    sinks.push(Box::new(match file.rotate_mb {
-                        0 => JsonlFileSink::new(path),
-                        mb => JsonlFileSink::rotating(path, mb.saturating_mul(1 << 20)),
-                    }));
+                    sinks.push(Box::new(file.build(|path| self.resolve_path(path))));
                 }
                 SinkConfig::Checkpoint(c) => {
                     let key = if c.key_env.trim().is_empty() {

@@ -209,7 +209,8 @@ impl Default for CaptureMetadata {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum SinkConfig {
     /// Every event appended to a JSON Lines file, fsynced per batch.
-    JsonlFile(JsonlFileConfig),
+    /// Every event appended to a JSON Lines file (the sink's own configuration).
+    JsonlFile(heliosdb_jsonl::JsonlFileConfig),
     /// Signed checkpoints of the ledger appended to a file.
     Checkpoint(CheckpointConfig),
     /// Every event exported to an OpenTelemetry (OTLP) receiver as a log record.
@@ -383,19 +384,6 @@ fn default_every_events() -> u64 {
 
 fn default_every_seconds() -> u64 {
     60
-}
-
-/// `kind = "jsonl-file"`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JsonlFileConfig {
-    /// The file (or with `rotate_mb`, the directory); relative to the configuration
-    /// file's directory.
-    pub path: String,
-    /// When above 0, `path` is a directory of files `audit-<first seq>.jsonl`, a new one
-    /// started once the current one holds this many MiB.
-    #[serde(default)]
-    pub rotate_mb: u64,
 }
 
 /// An inclusive range of allowed values, named for messages.

@@ -1,14 +1,13 @@
 //! The audit pipeline: events, their canonical encoding, the policy that filters them, the
 //! hash-chained ledger they are sealed into, the `__audit_log` table that shows them, and
 //! the tools that check the ledger ([`verify()`]) and take it out ([`export()`],
-//! [`verify_export()`]), and the follower sinks that carry it elsewhere ([`AuditSink`],
-//! [`JsonlFileSink`]).
+//! [`verify_export()`]), and the follower sinks that carry it elsewhere ([`AuditSink`]; the
+//! built-in ones are crates of their own under `audit-sinks/`).
 
 mod anchor;
 pub mod checkpoints;
 mod event;
 pub mod export;
-mod jsonl;
 pub mod ledger;
 pub mod merkle;
 mod policy;
@@ -24,7 +23,6 @@ pub use checkpoints::{CHECKPOINT_TABLE, StoredCheckpoint};
 pub(crate) use event::operation_name;
 pub use event::{AppEvent, AuditEvent, CANONICAL_MAGIC, CANONICAL_VERSION};
 pub use export::{ExportLine, ExportProblem, ExportReport, export, tail, verify_export};
-pub use jsonl::JsonlFileSink;
 pub use ledger::{
     Hash, Head, IndexEntry, Record, audit_index_entries, chain_hash, genesis, leaf_hash,
 };

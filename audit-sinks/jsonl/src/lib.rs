@@ -1,3 +1,5 @@
+//! # heliosdb-jsonl
+//!
 //! The `jsonl-file` sink: appends every sealed event to a file as its export line (the
 //! format of `heliosdb audit export`, `docs/FORMAT.md` §5), fsynced per batch.
 //!
@@ -12,10 +14,10 @@
 //! file's first line carries the chain before it (the last `chain` of the file before),
 //! so every file verifies on its own and the files link up in name order.
 
-use super::export::ExportLine;
-use super::ledger::Hash;
-use super::sink::{AuditSink, SealedEvent, SinkContext, SinkError};
-use crate::error::hex;
+#![deny(unsafe_code)]
+
+use heliosdb_engine::audit::{AuditSink, ExportLine, Hash, SealedEvent, SinkContext, SinkError};
+use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -323,5 +325,61 @@ impl JsonlFileSink {
         self.has_lines = false;
         self.size = 0;
         Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
+/// The `[[audit.sinks]]` entry `kind = "jsonl-file"` of `heliosdb.toml` (`docs/CONFIG.md`):
+/// the sink's own configuration, which `heliosdb-config` deserializes as it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonlFileConfig {
+    /// The file (or with `rotate_mb`, the directory); relative to the configuration
+    /// file's directory.
+    pub path: String,
+    /// When above 0, `path` is a directory of files `audit-<first seq>.jsonl`, a new one
+    /// started once the current one holds this many MiB.
+    #[serde(default)]
+    pub rotate_mb: u64,
+}
+
+/// A `jsonl-file` entry that cannot work: the key at fault, relative to the entry
+/// (`path`), and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JsonlConfigError {
+    /// The key, relative to the sink's entry.
+    pub key: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl JsonlFileConfig {
+    /// Checks the entry on its own (no file is touched).
+    pub fn validate(&self) -> Result<(), JsonlConfigError> {
+        if self.path.trim().is_empty() {
+            return Err(JsonlConfigError {
+                key: "path",
+                message: "a jsonl-file sink needs a file `path`".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The sink, its `path` resolved by `resolve` (relative to the configuration file).
+    pub fn build(&self, resolve: impl Fn(&str) -> PathBuf) -> JsonlFileSink {
+        let path = resolve(self.path.trim());
+        match self.rotate_mb {
+            0 => JsonlFileSink::new(path),
+            mb => JsonlFileSink::rotating(path, mb.saturating_mul(1 << 20)),
+        }
     }
 }
