@@ -20,6 +20,7 @@ pub mod refused;
 mod row;
 pub mod script;
 mod session;
+pub mod settings;
 mod store;
 mod transaction;
 

@@ -28,14 +28,14 @@ mod preset;
 mod show;
 
 pub use error::ConfigError;
+pub use heliosdb_checkpoint::CheckpointConfig;
 pub use heliosdb_jsonl::JsonlFileConfig;
 pub use model::{
-    AuditConfig, CaptureMetadata, CheckpointConfig, ConfigFile, DatabaseConfig, Durability,
-    OtlpCompression, OtlpConfig, OtlpProtocol, RedactionMode, SinkConfig, limits,
+    AuditConfig, CaptureMetadata, ConfigFile, DatabaseConfig, Durability, OtlpCompression,
+    OtlpConfig, OtlpProtocol, RedactionMode, SinkConfig, limits,
 };
 pub use preset::Preset;
 
-use heliosdb_checkpoint::{CheckpointSink, SignerKey};
 use heliosdb_engine::audit::{AuditPolicy, AuditSink, MetadataCapture, ParamCapture, Redaction};
 use heliosdb_engine::{DatabaseOptions, DurabilityMode, RetentionOptions};
 #[cfg(feature = "otlp")]
@@ -352,21 +352,11 @@ impl Config {
                         return Err(conflict(&error.message));
                     }
                 }
-                SinkConfig::Checkpoint(c)
-                    if c.path.trim().is_empty() == c.dir.trim().is_empty() =>
-                {
-                    return Err(conflict(
-                        "a checkpoint sink needs exactly one of `path` (a file the checkpoints are appended to) and `dir` (a directory with one file per checkpoint)",
-                    ));
+                SinkConfig::Checkpoint(c) => {
+                    if let Err(error) = c.validate() {
+                        return Err(conflict(&error.message));
+                    }
                 }
-                SinkConfig::Checkpoint(c)
-                    if c.key.trim().is_empty() == c.key_env.trim().is_empty() =>
-                {
-                    return Err(conflict(
-                        "a checkpoint sink needs exactly one of `key` (a private key file from `heliosdb keygen`) and `key_env` (a variable holding the key)",
-                    ));
-                }
-                SinkConfig::Checkpoint(_) => {}
                 SinkConfig::Otlp(otlp) if otlp.cursor.trim().is_empty() => {
                     return Err(conflict("an otlp sink needs a `cursor` file path"));
                 }
@@ -526,12 +516,10 @@ impl Config {
             .sinks
             .iter()
             .filter_map(|sink| match sink {
-                SinkConfig::Checkpoint(c) if !c.dir.trim().is_empty() => {
-                    Some((self.resolve_path(&c.dir), true))
-                }
-                SinkConfig::Checkpoint(c) if !c.path.trim().is_empty() => {
-                    Some((self.resolve_path(&c.path), false))
-                }
+                SinkConfig::Checkpoint(c) => match c.place(|path| self.resolve_path(path))? {
+                    heliosdb_checkpoint::CheckpointFiles::Dir(dir) => Some((dir, true)),
+                    heliosdb_checkpoint::CheckpointFiles::File(file) => Some((file, false)),
+                },
                 _ => None,
             })
             .collect()
@@ -547,38 +535,16 @@ impl Config {
                     sinks.push(Box::new(file.build(|path| self.resolve_path(path))));
                 }
                 SinkConfig::Checkpoint(c) => {
-                    let key = if c.key_env.trim().is_empty() {
-                        SignerKey::from_file(self.resolve_path(&c.key)).map_err(|e| {
-                            ConfigError::Sink {
-                                key: format!("audit.sinks[{i}].key"),
-                                message: e.to_string(),
-                            }
-                        })?
-                    } else {
-                        let text =
-                            std::env::var(c.key_env.trim()).map_err(|_| ConfigError::Sink {
-                                key: format!("audit.sinks[{i}].key_env"),
-                                message: format!(
-                                    "environment variable {} is not set",
-                                    c.key_env.trim()
-                                ),
+                    let sink =
+                        c.build(|path| self.resolve_path(path))
+                            .map_err(|e| ConfigError::Sink {
+                                key: match e.key {
+                                    Some(key) => format!("audit.sinks[{i}].{key}"),
+                                    None => format!("audit.sinks[{i}]"),
+                                },
+                                message: e.message,
                             })?;
-                        SignerKey::parse(&text).map_err(|e| ConfigError::Sink {
-                            key: format!("audit.sinks[{i}].key_env"),
-                            message: format!("{}: {e}", c.key_env.trim()),
-                        })?
-                    };
-                    let every = Duration::from_secs(c.every_seconds);
-                    sinks.push(Box::new(if c.dir.trim().is_empty() {
-                        CheckpointSink::new(key, self.resolve_path(&c.path), c.every_events, every)
-                    } else {
-                        CheckpointSink::in_dir(
-                            key,
-                            self.resolve_path(&c.dir),
-                            c.every_events,
-                            every,
-                        )
-                    }));
+                    sinks.push(Box::new(sink));
                 }
                 #[cfg(not(feature = "otlp"))]
                 SinkConfig::Otlp(_) => {

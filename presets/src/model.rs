@@ -5,7 +5,6 @@
 use crate::preset::Preset;
 use serde::{Deserialize, Deserializer, Serialize, de};
 use std::collections::BTreeMap;
-use std::fmt;
 
 /// A whole `heliosdb.toml`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,7 +211,7 @@ pub enum SinkConfig {
     /// Every event appended to a JSON Lines file (the sink's own configuration).
     JsonlFile(heliosdb_jsonl::JsonlFileConfig),
     /// Signed checkpoints of the ledger appended to a file.
-    Checkpoint(CheckpointConfig),
+    Checkpoint(heliosdb_checkpoint::CheckpointConfig),
     /// Every event exported to an OpenTelemetry (OTLP) receiver as a log record.
     Otlp(OtlpConfig),
 }
@@ -350,73 +349,7 @@ fn default_otlp_reject_attempts() -> u64 {
     3
 }
 
-/// `kind = "checkpoint"`: exactly one of `key` and `key_env` names the signing key, and
-/// exactly one of `path` and `dir` where the checkpoints go.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CheckpointConfig {
-    /// The private key file (`heliosdb keygen`); relative to the configuration file's
-    /// directory. Empty when `key_env` is used.
-    #[serde(default)]
-    pub key: String,
-    /// An environment variable holding the private key text instead of a file.
-    #[serde(default)]
-    pub key_env: String,
-    /// The file checkpoints are appended to; relative to the configuration file's
-    /// directory. Exactly one of `path` and `dir`.
-    #[serde(default)]
-    pub path: String,
-    /// A directory that gets one file per checkpoint, `<size, 20 digits>.checkpoint`,
-    /// each written atomically; relative to the configuration file's directory.
-    #[serde(default)]
-    pub dir: String,
-    /// Sign after this many new events.
-    #[serde(default = "default_every_events", deserialize_with = "every_events")]
-    pub every_events: u64,
-    /// Sign at least this often, in seconds, while events are waiting.
-    #[serde(default = "default_every_seconds", deserialize_with = "every_seconds")]
-    pub every_seconds: u64,
-}
-
-fn default_every_events() -> u64 {
-    1000
-}
-
-fn default_every_seconds() -> u64 {
-    60
-}
-
-/// An inclusive range of allowed values, named for messages.
-struct Range {
-    min: u64,
-    max: u64,
-    what: &'static str,
-}
-
-impl de::Expected for Range {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} from {} to {}", self.what, self.min, self.max)
-    }
-}
-
-fn in_range<'de, D: Deserializer<'de>>(d: D, range: &Range) -> Result<u64, D::Error> {
-    let value = i64::deserialize(d)?;
-    match u64::try_from(value) {
-        Ok(v) if (range.min..=range.max).contains(&v) => Ok(v),
-        _ => Err(de::Error::invalid_value(
-            de::Unexpected::Signed(value),
-            range,
-        )),
-    }
-}
-
-macro_rules! ranged {
-    ($($name:ident: $min:expr, $max:expr, $what:expr;)*) => {$(
-        fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-            in_range(d, &Range { min: $min, max: $max, what: $what })
-        }
-    )*};
-}
+use heliosdb_engine::ranged;
 
 /// Limits, in one place; `docs/CONFIG.md` quotes them.
 pub mod limits {
@@ -439,8 +372,6 @@ ranged! {
     async_buffer_size: 1, limits::MAX_BATCH, "a number of events";
     retention_days: 0, limits::MAX_RETENTION_DAYS, "a number of days (0 keeps events forever)";
     auto_prune_interval_seconds: 1, 31_536_000, "a number of seconds (1 to one year)";
-    every_events: 1, 1_000_000_000, "a number of events";
-    every_seconds: 1, 86_400, "a number of seconds";
     otlp_timeout_ms: 0, 600_000, "a number of milliseconds (0 for the environment or 10000)";
     otlp_batch_size: 1, 100_000, "a number of events";
     otlp_linger_ms: 0, 5_000, "a number of milliseconds";

@@ -21,6 +21,7 @@
 mod batch;
 mod check;
 mod checkpoint;
+mod config;
 mod files;
 mod key;
 mod note;
@@ -33,6 +34,7 @@ pub use batch::{
 };
 pub use check::{Verdict, check};
 pub use checkpoint::{Checkpoint, ORIGIN_PREFIX, parse_notes};
+pub use config::{CheckpointConfig, CheckpointConfigError};
 pub use files::{CHECKPOINT_EXTENSION, CheckpointFiles, file_name};
 pub use key::{ALG_ED25519, SignerKey, VerifierKey, is_valid_name, key_id};
 pub use note::{Note, NoteSignature};
