@@ -489,8 +489,7 @@ pub fn a_sink_takes_every_event(
 }
 
 /// Acknowledgement and restart: a new sink on the same directory resumes after what it
-/// holds (it says so in its status before taking anything new) and takes what was written
-/// while it was away and after.
+/// holds durably and takes what was written while it was away and after, up to the head.
 pub fn a_restarted_sink_resumes_after_its_position(
     storage: std::sync::Arc<dyn StorageBackend>,
     make: MakeSink,
