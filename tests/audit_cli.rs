@@ -285,3 +285,53 @@ fn the_demo_database_verifies() {
     );
     assert_exit(&heliosdb(&["verify-export", path(&file)]), 0);
 }
+
+/// Session ids are unique for the life of the database: two runs of the command (two
+/// processes, two opens) record different sessions, later ones with larger ids.
+#[test]
+fn every_run_of_the_command_is_a_session_of_its_own() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = common::path(dir.path());
+    for _ in 0..3 {
+        let out = common::heliosdb(&[
+            "--db",
+            db,
+            "sql",
+            "CREATE TABLE IF NOT EXISTS t (a INTEGER)",
+        ]);
+        common::assert_exit(&out, 0);
+    }
+    let out = common::heliosdb(&[
+        "--db",
+        db,
+        "sql",
+        "--json",
+        "SELECT session_id FROM __audit_log WHERE query LIKE 'CREATE TABLE%' ORDER BY id",
+    ]);
+    common::assert_exit(&out, 0);
+    let value: serde_json::Value =
+        serde_json::from_str(common::stdout(&out).lines().last().expect("a line")).expect("json");
+    let ids: Vec<u64> = value["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| row[0].as_u64().expect("an id"))
+        .collect();
+    assert_eq!(ids.len(), 3, "{value}");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+}
+
+/// Within one open, across a reserved block's end, and after a reopen, ids only grow.
+#[test]
+fn session_ids_only_grow_across_blocks_and_reopens() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut last = 0;
+    for _ in 0..2 {
+        let db = heliosdb_lite::Database::open(dir.path()).expect("open");
+        for _ in 0..1500 {
+            let id = db.session(heliosdb_lite::SessionInfo::new("u")).id();
+            assert!(id > last, "{id} after {last}");
+            last = id;
+        }
+    }
+}

@@ -36,6 +36,8 @@ pub const FORMAT_VERSION: u32 = 1;
 
 pub(crate) const FORMAT_KEY: &[u8] = b"meta/format";
 pub(crate) const NEXT_TABLE_ID_KEY: &[u8] = b"meta/next_table_id";
+/// The first session id no open of the database has handed out yet (u64 BE).
+pub(crate) const NEXT_SESSION_ID_KEY: &[u8] = b"meta/next_session_id";
 pub(crate) const TABLE_PREFIX: &[u8] = b"table/";
 pub(crate) const FUNCTION_PREFIX: &[u8] = b"function/";
 const AUTOKEY_PREFIX: &[u8] = b"autokey/";

@@ -132,7 +132,7 @@ pub(crate) struct Core {
     /// Set by commits, cleared by the group-commit thread when it fsyncs.
     pub(crate) dirty: AtomicBool,
     pub(crate) options: DatabaseOptions,
-    pub(crate) next_session_id: AtomicU64,
+    pub(crate) session_ids: Mutex<SessionIds>,
     pub(crate) database_id: [u8; 16],
     /// The ledger head and Merkle frontier; held while sealing and committing, so seqs
     /// follow commit order.
@@ -158,6 +158,36 @@ pub(crate) struct RecordsTree {
 /// Roots a [`RecordsTree`] remembers (the checks ask for the newest stored checkpoint's
 /// size and the next one's).
 const REMEMBERED_ROOTS: usize = 16;
+
+/// Session ids reserved in the catalog and the next one to hand out.
+pub(crate) struct SessionIds {
+    pub(crate) next: u64,
+    pub(crate) reserved_until: u64,
+}
+
+/// Session ids reserved per catalog write.
+pub(crate) const SESSION_ID_BLOCK: u64 = 1024;
+
+/// The first session id the catalog has not handed out (1 for a new database).
+pub(crate) fn first_free_session_id(snapshot: &dyn crate::backend::Snapshot) -> Result<u64> {
+    let key = crate::catalog::NEXT_SESSION_ID_KEY;
+    match snapshot.get(crate::catalog::KS_CATALOG, key)? {
+        None => Ok(1),
+        Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| {
+                crate::catalog::corrupt(
+                    crate::catalog::KS_CATALOG,
+                    "next session id",
+                    key,
+                    crate::codec::DecodeError {
+                        what: "a session id must be 8 bytes",
+                        offset: 0,
+                    },
+                )
+            }),
+    }
+}
 
 /// What sealing needs from the last commit.
 pub(crate) struct LedgerState {
@@ -194,8 +224,29 @@ impl Core {
         &self.options.audit
     }
 
+    /// A session id unique for the life of the database, across opens and processes, and
+    /// increasing. Ids are handed out from blocks of [`SESSION_ID_BLOCK`] reserved durably
+    /// in the catalog (`meta/next_session_id`) before the first of them is used, so an id
+    /// is never handed out twice, even after a crash (unused ids of a block are skipped).
+    /// When a block cannot be reserved (the database is poisoned) ids go on increasing
+    /// in this process; a later open starts after the last block reserved.
     pub(crate) fn next_session_id(&self) -> u64 {
-        self.next_session_id.fetch_add(1, Ordering::Relaxed)
+        let mut ids = self.session_ids.lock();
+        if ids.next >= ids.reserved_until {
+            let until = ids.next.saturating_add(SESSION_ID_BLOCK);
+            let mut batch = WriteBatch::new();
+            batch.put(
+                crate::catalog::KS_CATALOG,
+                crate::catalog::NEXT_SESSION_ID_KEY,
+                until.to_be_bytes().to_vec(),
+            );
+            if self.write(batch).is_ok() {
+                ids.reserved_until = until;
+            }
+        }
+        let id = ids.next;
+        ids.next += 1;
+        id
     }
 
     /// The ledger head as of the last commit.

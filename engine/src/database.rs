@@ -20,7 +20,7 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::commit::{Core, LedgerState};
+use crate::commit::{Core, LedgerState, SessionIds, first_free_session_id};
 pub use crate::commit::{DatabaseOptions, DurabilityMode, RetentionOptions};
 
 /// The outcome of one automatic pruning run ([`Database::retention_status`]).
@@ -131,6 +131,7 @@ impl Database {
             backend.commit(&batch, Durability::Sync)?;
         }
         let head = ledger::load_head(&*snapshot, &database_id)?;
+        let first_session_id = first_free_session_id(&*snapshot)?;
         drop(snapshot);
         let frontier = tree::catch_up(&*backend, head.seq)?;
         let core = Arc::new(Core {
@@ -141,7 +142,10 @@ impl Database {
             poisoned: AtomicBool::new(false),
             dirty: AtomicBool::new(false),
             options,
-            next_session_id: AtomicU64::new(1),
+            session_ids: Mutex::new(SessionIds {
+                next: first_session_id,
+                reserved_until: first_session_id,
+            }),
             database_id,
             ledger: Mutex::new(LedgerState { head, frontier }),
             signal: Arc::new(HeadSignal::new(head.seq)),
