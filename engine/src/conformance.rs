@@ -458,6 +458,14 @@ fn caught_up(db: &crate::Database) -> crate::audit::SinkStatus {
     }
 }
 
+/// Closes `db` (its sinks deliver what is left and close) and checks that what the sink
+/// holds durably ends at the head.
+fn close_at_head(db: crate::Database, position: SinkPosition, dir: &std::path::Path) {
+    let head = db.audit_head().seq;
+    drop(db);
+    assert_eq!(position(dir), head);
+}
+
 fn write_events(db: &crate::Database, from: i64, n: i64) {
     let mut s = db.session(crate::SessionInfo::new("suite"));
     s.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY)", &[])
@@ -483,9 +491,7 @@ pub fn a_sink_takes_every_event(
     let status = caught_up(&db);
     assert_eq!(status.lag(), 0);
     assert_eq!(status.last_error, None);
-    let head = db.audit_head().seq;
-    drop(db);
-    assert_eq!(position(dir), head);
+    close_at_head(db, position, dir);
 }
 
 /// Acknowledgement and restart: a new sink on the same directory resumes after what it
@@ -508,9 +514,7 @@ pub fn a_restarted_sink_resumes_after_its_position(
     write_events(&db, 17, 3);
     let status = caught_up(&db);
     assert!(status.delivered_seq > held);
-    let head = db.audit_head().seq;
-    drop(db);
-    assert_eq!(position(dir), head);
+    close_at_head(db, position, dir);
 }
 
 /// Lag: the status tells how far behind the head the sink is, and is zero once caught up.
